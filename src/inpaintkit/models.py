@@ -5,7 +5,7 @@ A method sees a :class:`DiffusionModel` and nothing else. It asks for ``predict(
 ``encode`` / ``decode`` between pixels and the model's space (identity for pixel models), and the
 ``schedule`` the model was trained with. Everything is a plain ``torch.nn.Module``: gradients flow
 through the denoiser and the decoder, U-Net blocks can be hooked, attention processors replaced
-(``model.unet.set_attn_processor``) and the VAE fine-tuned.
+(``model.set_attn_processor``, for every U-Net class) and the VAE fine-tuned.
 
 Sources for :func:`load_model`: a built-in name (``inpaintkit models``), a local folder in diffusers
 layout (a bare ``UNet2DModel`` folder, a DDPM pipeline folder or a Stable Diffusion pipeline
@@ -37,7 +37,7 @@ class Conditioning:
     guidance_scale: float = 1.0
 
     def expand(self, batch: int) -> "Conditioning":
-        rep = lambda e: None if e is None or e.shape[0] == batch else e.expand(batch, *e.shape[1:])  # noqa: E731
+        rep = lambda e: e if e is None or e.shape[0] == batch else e.expand(batch, *e.shape[1:])  # noqa: E731
         return Conditioning(rep(self.embeds), rep(self.uncond_embeds), self.guidance_scale)
 
 
@@ -55,7 +55,7 @@ class DiffusionModel(torch.nn.Module):
         super().__init__()
         self.unet = unet
         self.vae = vae
-        self.text_encoder = text_encoder  # a callable: list[str] -> (B, L, D) embeddings
+        self.text_encoder = text_encoder  # a callable (a PromptEncoder module): list[str] -> (B, L, D)
         self.schedule = schedule
         self.name = name
         self.info = dict(info or {})
@@ -71,9 +71,9 @@ class DiffusionModel(torch.nn.Module):
         if self.vae is None:
             return 1
         cfg = self.vae.config
-        if "block_out_channels" in cfg:  # AutoencoderKL
-            return 2 ** (len(cfg.block_out_channels) - 1)
-        return cfg.upsampling_scaling_factor ** (len(cfg.decoder_block_out_channels) - 1)  # AutoencoderTiny
+        if "upsampling_scaling_factor" in cfg:  # AutoencoderTiny
+            return cfg.upsampling_scaling_factor ** (len(cfg.decoder_block_out_channels) - 1)
+        return 2 ** (len(cfg.block_out_channels) - 1)  # AutoencoderKL
 
     @property
     def sample_size(self) -> int:
@@ -114,7 +114,7 @@ class DiffusionModel(torch.nn.Module):
         if "cross_attention_dim" in self.unet.config:
             if cond is None:
                 raise ValueError(f"model {self.name!r} is text-conditioned: pass a Conditioning from model.condition()")
-            out = self.unet(x_in, t, encoder_hidden_states=cond.to(self.dtype)).sample
+            out = self.unet(x_in, t, encoder_hidden_states=cond.to(x_in.device, self.dtype)).sample
         else:
             out = self.unet(x_in, t).sample
         return out.to(x_t.dtype)
@@ -167,6 +167,20 @@ class DiffusionModel(torch.nn.Module):
             uncond = self.text_encoder([""] * len(prompts)) if guidance_scale != 1.0 else None
         return Conditioning(embeds, uncond, guidance_scale)
 
+    # -- attention processors (``UNet2DModel`` lacks diffusers' accessors) -------------------------
+    @property
+    def attn_processors(self) -> dict:
+        """The U-Net's attention processors, keyed by module path as in diffusers."""
+        return {f"{name}.processor": m.get_processor() for name, m in self.unet.named_modules()
+                if hasattr(m, "get_processor")}
+
+    def set_attn_processor(self, processor) -> None:
+        """Replace the U-Net's attention processors: one for every layer, or a dict keyed like
+        :attr:`attn_processors`."""
+        for name, m in self.unet.named_modules():
+            if hasattr(m, "set_processor"):
+                m.set_processor(processor[f"{name}.processor"] if isinstance(processor, dict) else processor)
+
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.unet.parameters())
 
@@ -195,39 +209,56 @@ def _load_module(folder: Path, dtype: torch.dtype | None):
     return classes[name].from_pretrained(folder, torch_dtype=dtype)
 
 
-def _text_encoder_from_folder(root: Path, device):
-    """CLIP-style text encoder + tokenizer of a Stable Diffusion folder, as a prompts -> embeddings callable."""
+class PromptEncoder(torch.nn.Module):
+    """A CLIP tokenizer + text encoder as one module: prompts -> (B, L, D) token embeddings (the
+    encoder's last hidden state, what Stable Diffusion's U-Net cross-attends to)."""
+
+    def __init__(self, tokenizer, encoder: torch.nn.Module):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+
+    def forward(self, prompts: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        return self.encoder(ids.to(next(self.encoder.parameters()).device))[0]
+
+
+def _text_encoder_from_folder(root: Path, device) -> PromptEncoder:
+    """The ``tokenizer/`` + ``text_encoder/`` (a ``CLIPTextModel``) of a Stable Diffusion folder."""
     from transformers import AutoTokenizer, CLIPTextModel
 
-    tok = AutoTokenizer.from_pretrained(root / "tokenizer")
-    enc = CLIPTextModel.from_pretrained(root / "text_encoder").to(device).eval()
-
-    def encode(prompts: list[str]) -> torch.Tensor:
-        ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True,
-                  return_tensors="pt").input_ids.to(enc.device)
-        return enc(ids)[0]
-
-    encode.module = enc
-    return encode
+    tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
+    return PromptEncoder(tokenizer, CLIPTextModel.from_pretrained(root / "text_encoder")).to(device).eval()
 
 
 def load_folder(folder: str | Path, device="cpu", dtype: torch.dtype | None = None, vae_override: str | Path | None = None,
                 name: str | None = None) -> DiffusionModel:
     """Load a diffusers-layout folder: ``unet/`` (or the folder itself), ``scheduler/``, optional ``vae/``
-    and ``text_encoder/`` + ``tokenizer/``."""
+    and ``text_encoder/`` + ``tokenizer/``, or the autoencoder and text encoder that ``inpaintkit.json``
+    names (``"vae": {"hub_id": ...}``, ``"text_encoder": {"name": ...}``; see :mod:`inpaintkit.taesd`
+    and :mod:`inpaintkit.text`). ``vae_override``: a local autoencoder folder to use instead."""
+    from .taesd import load_vae, load_vae_reference
+    from .text import load_text_encoder
+
     root = Path(folder)
     unet_dir = root / "unet" if (root / "unet" / "config.json").exists() else root
     if not (unet_dir / "config.json").exists():
         raise ModelNotFoundError(f"{root}: no unet/config.json or config.json: not a diffusers model folder")
     unet = _load_module(unet_dir, dtype).to(device).eval()
-    vae_dir = Path(vae_override) if vae_override else root / "vae"
-    vae = _load_module(vae_dir, dtype).to(device).eval() if (vae_dir / "config.json").exists() else None
+    info = model_info(root)
+    if vae_override or (root / "vae" / "config.json").exists():
+        vae = load_vae(vae_override or root / "vae", dtype).to(device)
+    else:
+        vae = load_vae_reference(info["vae"], dtype).to(device) if "vae" in info else None
     sched_file = root / "scheduler" / "scheduler_config.json"
     sched = json.loads(sched_file.read_text()) if sched_file.exists() else {}
     # diffusers' schedulers default to clipping x0 to [-1, 1], which is wrong for latents.
     sched = ScheduleConfig.from_dict({"clip_sample": vae is None, **sched})
-    text_encoder = _text_encoder_from_folder(root, device) if (root / "text_encoder").is_dir() else None
-    info = model_info(root)
+    if (root / "text_encoder").is_dir():
+        text_encoder = _text_encoder_from_folder(root, device)
+    else:
+        text_encoder = load_text_encoder(info["text_encoder"], device) if "text_encoder" in info else None
     return DiffusionModel(unet, NoiseSchedule(sched), vae=vae, text_encoder=text_encoder,
                           name=name or root.name, info=info)
 
@@ -246,12 +277,39 @@ def load_model(source: str | Path, device="cpu", dtype: torch.dtype | None = Non
     raise ModelNotFoundError(f"unknown model {source!r}: not a built-in model ({known}), a local folder or a hub id")
 
 
-def _download(repo_id: str) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
+# What a hub snapshot needs: each component's configs and tokenizer files, and one weights file per
+# component (safetensors before pickles; never fp16/EMA variants or single-file checkpoints).
+HUB_COMPONENTS = ("", "unet", "vae", "scheduler", "text_encoder", "tokenizer")
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors", "diffusion_pytorch_model.bin",
+                "pytorch_model.bin")
 
-        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors", "tokenizer/*"]))
+
+def hub_files_to_fetch(repo_files: list[str]) -> list[str]:
+    """The subset of a hub repository's files that :func:`load_folder` reads."""
+    by_folder: dict[str, set[str]] = {}
+    for f in repo_files:
+        folder, _, name = f.rpartition("/")
+        by_folder.setdefault(folder, set()).add(name)
+    wanted = []
+    for folder in HUB_COMPONENTS:
+        names = by_folder.get(folder, set())
+        prefix = f"{folder}/" if folder else ""
+        wanted += [prefix + n for n in sorted(names) if n.endswith((".json", ".txt"))]
+        wanted += [prefix + n for n in WEIGHT_FILES if n in names][:1]
+    return wanted
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import list_repo_files, snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=hub_files_to_fetch(list_repo_files(repo_id))))
     except Exception as e:  # offline, unknown id, gated repo ...
+        reason = type(e).__name__
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))  # fetched before, offline now
+    except Exception:
         raise ModelNotFoundError(
-            f"could not fetch model {repo_id!r} from the Hugging Face hub ({type(e).__name__}); "
-            "check the id and your network, or pass a local folder in diffusers layout") from None
+            f"could not fetch model {repo_id!r} from the Hugging Face hub ({reason}) and there is no local "
+            "folder of that name; check the id and your network, or pass a local folder in diffusers layout"
+        ) from None

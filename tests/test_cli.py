@@ -1,0 +1,346 @@
+"""The ``inpaintkit`` command: single images, folders with resume, listings, demo, train, and bad input."""
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import inpaintkit.models
+from inpaintkit.cli import app
+from inpaintkit.io import save_image_atomic
+from inpaintkit.methods import METHODS, describe_options
+from inpaintkit.schedule import ScheduleConfig
+from inpaintkit.train import build_unet, export_model
+
+FAST = ["--steps", "2"]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A tiny 16 px pixel model folder as ``inpaintkit train`` exports it."""
+    torch.manual_seed(0)
+    return export_model(build_unet("tiny", 16), ScheduleConfig(), tmp_path_factory.mktemp("models") / "tiny",
+                        meta={"training_steps": 7, "fid": 123.4})
+
+
+def rgb(h: int, w: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def box_mask(h: int, w: int, value: int = 255) -> Image.Image:
+    m = np.zeros((h, w), np.uint8)
+    m[h // 4:h // 2, w // 4:w // 2] = value
+    return Image.fromarray(m)
+
+
+@pytest.fixture
+def files(tmp_path):
+    """image.png (24 x 20) and its mask.png in tmp_path."""
+    rgb(20, 24).save(tmp_path / "image.png")
+    box_mask(20, 24).save(tmp_path / "mask.png")
+    return tmp_path
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def snapshot(folder) -> dict:
+    """Every file under ``folder`` with its content hash."""
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def no_temp_files(folder) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+# -- single images ---------------------------------------------------------------------------------
+def test_help_lists_every_command():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("inpaint", "methods", "models", "demo", "train"):
+        assert command in result.stdout
+    assert "thresholded at 0.5" in " ".join(run("inpaint", "--help").stdout.split())
+
+
+def test_inpaint_one_image(files, model_dir):
+    out = files / "sub" / "dir" / "out.png"  # missing parent folders are created
+    result = run("inpaint", files / "image.png", files / "mask.png", "-o", out, "--model", model_dir, *FAST)
+    assert result.exit_code == 0, result.stderr
+    src, got = pixels(files / "image.png"), pixels(out)
+    hole = pixels(files / "mask.png")[..., 0] > 127
+    assert got.shape == src.shape
+    assert np.array_equal(got[~hole], src[~hole])  # known pixels untouched
+    assert np.abs(got[hole] - src[hole]).mean() > 5  # the hole is regenerated
+    assert no_temp_files(files)
+
+
+def test_same_seed_same_output_and_num_samples(files, model_dir):
+    args = [files / "image.png", files / "mask.png", "--model", model_dir, *FAST]
+    run("inpaint", *args, "-o", files / "a.png", "--seed", 3)
+    run("inpaint", *args, "-o", files / "b.png", "--seed", 3)
+    run("inpaint", *args, "-o", files / "c.png", "--seed", 4)
+    assert np.array_equal(pixels(files / "a.png"), pixels(files / "b.png"))
+    assert not np.array_equal(pixels(files / "a.png"), pixels(files / "c.png"))
+    result = run("inpaint", *args, "-o", files / "many.png", "--num-samples", 2)
+    assert result.exit_code == 0, result.stderr
+    assert not (files / "many.png").exists()
+    assert not np.array_equal(pixels(files / "many_0.png"), pixels(files / "many_1.png"))
+
+
+def test_method_options_from_flags_and_set(files, model_dir):
+    args = [files / "image.png", files / "mask.png", "--model", model_dir, "--seed", 1]
+    run("inpaint", *args, "-o", files / "flag.png", "--steps", 3, "--eta", 0)
+    run("inpaint", *args, "-o", files / "set.png", "--set", "steps=3", "--set", "eta=0.0")
+    assert np.array_equal(pixels(files / "flag.png"), pixels(files / "set.png"))
+    run("inpaint", *args, "-o", files / "ddpm.png", "--steps", 3, "--eta", 1)
+    assert not np.array_equal(pixels(files / "flag.png"), pixels(files / "ddpm.png"))
+
+
+@pytest.mark.skipif("opencv-telea" not in METHODS, reason="opencv-telea not registered")
+def test_flags_a_method_lacks_are_ignored_with_a_warning(files):
+    result = run("inpaint", files / "image.png", files / "mask.png", "-o", files / "out.png",
+                 "--method", "opencv-telea", "--model", "no-such-model", "--steps", 5)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: method 'opencv-telea' has no --steps option; ignored" in result.stderr
+
+
+def test_grey_masks_are_thresholded_at_half(files, model_dir):
+    m = np.zeros((20, 24), np.uint8)
+    m[2:8, 2:10] = 120  # below 0.5: kept
+    m[10:18, 12:22] = 140  # above 0.5: filled
+    Image.fromarray(m).save(files / "grey.png")
+    result = run("inpaint", files / "image.png", files / "grey.png", "-o", files / "out.png", "--model", model_dir,
+                 *FAST)
+    assert result.exit_code == 0, result.stderr
+    changed = (pixels(files / "out.png") != pixels(files / "image.png")).any(-1)
+    assert not changed[m != 140].any()
+    assert changed[m == 140].mean() > 0.5
+
+
+def test_empty_mask_writes_the_input_with_a_warning(files, model_dir):
+    Image.new("L", (24, 20), 0).save(files / "empty.png")
+    result = run("inpaint", files / "image.png", files / "empty.png", "-o", files / "out.png", "--model", model_dir)
+    assert result.exit_code == 0
+    assert "warning: the mask has no pixel to fill" in result.stderr
+    assert np.array_equal(pixels(files / "out.png"), pixels(files / "image.png"))
+
+
+def test_resize_mask_accepts_another_size(files, model_dir):
+    box_mask(10, 12).save(files / "small.png")
+    result = run("inpaint", files / "image.png", files / "small.png", "-o", files / "out.png", "--model", model_dir,
+                 "--resize-mask", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(files / "out.png").size == (24, 20)
+
+
+def test_overwrite_replaces_an_existing_output(files, model_dir):
+    (files / "out.png").write_bytes(b"old")
+    result = run("inpaint", files / "image.png", files / "mask.png", "-o", files / "out.png", "--model", model_dir,
+                 "--overwrite", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(files / "out.png").size == (24, 20)
+
+
+# -- bad input: one line on stderr, non-zero exit, nothing written or changed -------------------------
+BAD_INPUTS = {
+    "missing image": (["nope.png", "mask.png"], [], "image not found"),
+    "unreadable image": (["junk.png", "mask.png"], [], "image is not a readable image"),
+    "missing mask": (["image.png", "nope.png"], [], "mask not found"),
+    "unreadable mask": (["image.png", "junk.png"], [], "mask is not a readable image"),
+    "size mismatch": (["image.png", "small.png"], [], "--resize-mask"),
+    "unknown method": (["image.png", "mask.png"], ["--method", "nope"], "unknown method 'nope'"),
+    "unknown model name": (["image.png", "mask.png"], ["--model", "no-such-model"], "unknown model 'no-such-model'"),
+    "missing model folder": (["image.png", "mask.png"], ["--model", "./no/such/folder"], "unknown model"),
+    "not a model folder": (["image.png", "mask.png"], ["--model", "."], "not a diffusers model folder"),
+    "unknown option": (["image.png", "mask.png"], ["--set", "nope=1"], "unknown option(s) nope"),
+    "option of the wrong type": (["image.png", "mask.png"], ["--set", "eta=lots"], "not a valid float"),
+    "malformed --set": (["image.png", "mask.png"], ["--set", "steps"], "--set expects KEY=VALUE"),
+    "flag and --set clash": (["image.png", "mask.png"], ["--steps", "2", "--set", "steps=3"], "both given"),
+    "invalid step count": (["image.png", "mask.png"], ["--steps", "0"], "steps must be in"),
+    "output exists": (["image.png", "mask.png"], ["-o", "taken.png"], "exists (use --overwrite"),
+    "output is an input": (["image.png", "mask.png"], ["-o", "image.png", "--overwrite"], "inputs are never"),
+    "unwritable output folder": (["image.png", "mask.png"], ["-o", "junk.png/out.png"], "is not a folder"),
+    "unknown output format": (["image.png", "mask.png"], ["-o", "out.xyz"], "unsupported extension"),
+    "prompt for an unconditional model": (["image.png", "mask.png"], ["--prompt", "a face"], "text-conditioned"),
+    "file and folder": (["image.png", "."], [], "both be files or both be folders"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input(case, files, model_dir, monkeypatch):
+    (files / "junk.png").write_text("not an image")
+    box_mask(10, 12).save(files / "small.png")
+    (files / "taken.png").write_bytes(b"keep me")
+    positional, extra, message = BAD_INPUTS[case]
+    monkeypatch.chdir(files)
+    before = snapshot(files)
+    result = run("inpaint", *positional, "-o", "out.png", "--model", model_dir, *FAST, *extra)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+    assert snapshot(files) == before  # nothing written, nothing changed
+
+
+def test_bad_device_is_one_line(files, model_dir):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is available")
+    result = run("inpaint", files / "image.png", files / "mask.png", "-o", files / "out.png", "--model", model_dir,
+                 "--device", "cuda")
+    assert result.exit_code == 1 and result.stderr.strip() == "error: --device cuda: no CUDA device is available"
+
+
+# -- folders ------------------------------------------------------------------------------------------
+@pytest.fixture
+def folders(tmp_path):
+    """images/{a,b,c}.png; masks/a.png and masks/b_mask.png (c has no mask)."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i, stem in enumerate("abc"):
+        rgb(16, 20, seed=i).save(tmp_path / "images" / f"{stem}.png")
+    box_mask(16, 20).save(tmp_path / "masks" / "a.png")
+    box_mask(16, 20).save(tmp_path / "masks" / "b_mask.png")
+    return tmp_path
+
+
+def test_folder_mode_pairs_by_stem_and_resumes(folders, model_dir):
+    args = ["inpaint", folders / "images", folders / "masks", "-o", folders / "out", "--model", model_dir, *FAST]
+    inputs = snapshot(folders)
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (folders / "out").iterdir()) == ["a.png", "b.png"]
+    assert "warning: skipping" in result.stderr and "c.png" in result.stderr
+    assert no_temp_files(folders)
+    single = folders / "single.png"  # a folder run gives what single runs give
+    run("inpaint", folders / "images" / "b.png", folders / "masks" / "b_mask.png", "-o", single, "--model", model_dir,
+        *FAST)
+    assert np.array_equal(pixels(folders / "out" / "b.png"), pixels(single))
+
+    # an interrupted run: a.png is done, b.png is missing -> only b.png is made again
+    done = folders / "out" / "a.png"
+    os.utime(done, (1_000_000_000, 1_000_000_000))
+    (folders / "out" / "b.png").unlink()
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "1 of 2 images already done" in result.stderr
+    assert done.stat().st_mtime == 1_000_000_000
+    assert np.array_equal(pixels(folders / "out" / "b.png"), pixels(single))
+
+    result = run(*args)  # all done: nothing to do
+    assert result.exit_code == 0 and done.stat().st_mtime == 1_000_000_000
+    result = run(*args, "--overwrite")
+    assert result.exit_code == 0 and done.stat().st_mtime != 1_000_000_000
+    assert {k: v for k, v in snapshot(folders).items() if k.parts[0] in ("images", "masks")} == inputs
+
+
+def test_folder_mode_masks_beside_their_images(folders, model_dir):
+    same = folders / "images"
+    box_mask(16, 20).save(same / "a_mask.png")
+    result = run("inpaint", same, same, "-o", folders / "out", "--model", model_dir, *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (folders / "out").iterdir()) == ["a.png"]
+
+
+def test_folder_mode_skips_unreadable_images_and_fails_at_the_end(folders, model_dir):
+    (folders / "images" / "b.png").write_text("broken")
+    result = run("inpaint", folders / "images", folders / "masks", "-o", folders / "out", "--model", model_dir, *FAST)
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (folders / "out").iterdir()) == ["a.png"]
+    assert result.stderr.strip().splitlines()[-1] == "error: 1 of 2 images could not be read (see the warnings above)"
+
+
+def test_folder_mode_bad_input(folders, model_dir):
+    (folders / "out.png").write_bytes(b"x")
+    (folders / "empty").mkdir()
+    before = snapshot(folders)
+    for images, out, message in [("images", "out.png", "must be a folder"),
+                                 ("empty", "out", "no image in"),
+                                 ("images", "images", "inputs are never overwritten")]:
+        result = run("inpaint", folders / images, folders / "masks", "-o", folders / out, "--model", model_dir)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert snapshot(folders) == before
+
+
+# -- atomic writes --------------------------------------------------------------------------------------
+def test_save_image_atomic_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    save_image_atomic(rgb(4, 4), target)
+    assert pixels(target).shape == (4, 4, 3) and no_temp_files(tmp_path)
+    before = target.read_bytes()
+
+    def crash(self, fp, format=None, **kwargs):  # a write that dies half-way
+        fp.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", crash)
+    with pytest.raises(OSError):
+        save_image_atomic(rgb(4, 4, seed=1), target)
+    with pytest.raises(OSError):
+        save_image_atomic(rgb(4, 4, seed=1), tmp_path / "new.png")
+    assert target.read_bytes() == before
+    assert not (tmp_path / "new.png").exists() and no_temp_files(tmp_path)
+
+
+# -- listings -------------------------------------------------------------------------------------------
+def test_methods_lists_every_method_with_its_options():
+    result = run("methods")
+    assert result.exit_code == 0
+    for name in METHODS:
+        assert f"{name}: {METHODS[name].summary}" in result.stdout
+        for key, typ, default in describe_options(name):
+            assert f"{key}: {typ} = {default!r}" in result.stdout
+
+
+def test_models_lists_builtin_models(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(inpaintkit.models, "BUILTIN_DIR", tmp_path)
+    assert "no built-in models installed" in run("models").stdout
+    shutil.copytree(model_dir, tmp_path / "tiny-faces")
+    result = run("models")
+    assert result.exit_code == 0, result.stderr
+    params = sum(p.numel() for p in build_unet("tiny", 16).parameters())
+    assert result.stdout.strip() == (f"tiny-faces: 16x16 pixel, unconditional, {params:,} parameters, "
+                                     "7 training steps, FID 123.4")
+
+
+# -- demo and train -------------------------------------------------------------------------------------
+def test_demo_writes_one_labelled_grid(tmp_path, model_dir):
+    out = tmp_path / "demo.png"
+    result = run("demo", "-o", out, "--model", model_dir, "--rows", 2, "--steps", 2)
+    assert result.exit_code == 0, result.stderr
+    from inpaintkit.demo import DEMO_METHODS
+
+    columns = 2 + len([m for m in DEMO_METHODS if m in METHODS])
+    grid = Image.open(out)
+    assert grid.width > columns * 128 and grid.height > 2 * 128
+    result = run("demo", "-o", out, "--model", model_dir)
+    assert result.exit_code == 1 and "exists" in result.stderr
+
+
+def test_train_resumes_from_its_checkpoint(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        rgb(20, 20, seed=i).save(data / f"{i}.png")
+    args = ["train", "--data", data, "--out", tmp_path / "run", "--resolution", 16, "--crop", 0, "--architecture",
+            "tiny", "--batch-size", 2, "--checkpoint-every", 1, "--device", "cpu"]
+    assert run(*args, "--steps", 2).exit_code == 0
+    assert json.loads((tmp_path / "run" / "model" / "inpaintkit.json").read_text())["training_steps"] == 2
+    assert run(*args, "--steps", 3).exit_code == 0
+    assert json.loads((tmp_path / "run" / "model" / "inpaintkit.json").read_text())["training_steps"] == 3
+    result = run("train", "--data", tmp_path / "none", "--out", tmp_path / "run2")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: training data folder not found: {tmp_path / 'none'}"
