@@ -71,6 +71,7 @@ class NoiseSchedule:
         betas = make_betas(config.beta_schedule, config.num_train_timesteps, config.beta_start, config.beta_end)
         self.betas = betas.double()
         self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).double()  # the float32 table, held in float64
+        self._scalar_cache: dict = {}
 
     # -- timesteps -------------------------------------------------------------------------
     def timesteps(self, num_steps: int) -> torch.Tensor:
@@ -89,7 +90,16 @@ class NoiseSchedule:
         return ts.flip(0).long()
 
     def alpha_bar(self, t, like: torch.Tensor) -> torch.Tensor:
-        """alpha_bar_t broadcast to ``like``'s shape; t = -1 gives 1.  t: int or (B,) tensor."""
+        """alpha_bar_t broadcast to ``like``'s shape; t = -1 gives 1.  t: int or (B,) tensor.
+
+        For a Python int (every sampler's case) the value is a cached 0-dim tensor: the reverse loop
+        then spends its time in the network, not in building coefficients."""
+        if isinstance(t, int):
+            key = (t, like.device, like.dtype)
+            if key not in self._scalar_cache:
+                value = 1.0 if t < 0 else self.alphas_cumprod[t].item()
+                self._scalar_cache[key] = torch.tensor(value, device=like.device, dtype=like.dtype)
+            return self._scalar_cache[key]
         t = torch.as_tensor(t, device=self.alphas_cumprod.device).long().reshape(-1)
         ab = torch.where(t >= 0, self.alphas_cumprod[t.clamp(min=0)], torch.ones((), dtype=torch.float64))
         ab = ab.to(device=like.device, dtype=like.dtype)
