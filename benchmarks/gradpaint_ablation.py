@@ -9,9 +9,11 @@ the same seed, hence the same initial noise and per-step noise. Groups of rows:
   (``global``: unit L2 norm over the tensor; ``rms``: unit root-mean-square per element; ``sign``),
   plus ``rms`` without the alignment loss;
 - ``fast``: GradPaint with gradient steps over the first 25 / 50 / 75 % of the trajectory;
-- ``dps``: DPS for several step sizes zeta.
+- ``dps``: DPS for several step sizes zeta;
+- ``timing``: seconds per image of combine-image, GradPaint, GradPaint-Fast and DPS on one face,
+  the runs interleaved and repeated ``--repeats`` times, the fastest kept (a shared machine).
 
-Columns: ``move/|x|`` the size of one Eq. 9 step relative to ||x_t|| (mean over gradient steps);
+Columns: ``move/norm`` the size of one Eq. 9 step relative to ||x_t|| (mean over gradient steps);
 ``dHole`` the mean |difference| to combine-image inside the hole (0..255: does the reading do
 anything?); ``MSE@25%`` / ``MSE@50%`` the masked MSE (Eq. 5, x1000) of the raw x0 estimate
 D(x_t, t) to the known pixels a quarter / half way through (how early the model's own prediction
@@ -54,7 +56,7 @@ def rows(groups: list[str]) -> list[tuple[str, str, dict]]:
     if "fast" in groups:
         out += [(f"gradpaint grad_stop={s}", "gradpaint", {"grad_stop": s}) for s in (0.25, 0.5, 0.75)]
     if "dps" in groups:
-        out += [(f"dps zeta={z}", "dps", {"zeta": z}) for z in (0.5, 1.0, 2.0, 5.0, 10.0)]
+        out += [(f"dps zeta={z}", "dps", {"zeta": z}) for z in (1.0, 2.0, 5.0, 10.0, 20.0)]
     return out
 
 
@@ -100,7 +102,7 @@ def step_size(opts, numel: int) -> float:
 
 
 def table(model, images, masks, groups, seed, steps, lpips):
-    print("| row | move/|x| | dHole | MSE@25% | MSE@50% | knownMSE | align | CD | LPIPS | s/img | fwd+bwd/img |")
+    print("| row | move/norm | dHole | MSE@25% | MSE@50% | knownMSE | align | CD | LPIPS | s/img | fwd+bwd/img |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     reference, outputs = None, {}
     for label, method, options in rows(groups):
@@ -120,6 +122,21 @@ def table(model, images, masks, groups, seed, steps, lpips):
               f"{cd:.1f} | {lp} | {seconds:.2f} | {calls:.0f} |", flush=True)
         outputs[label] = pasted
     return outputs
+
+
+def timing(model, images, masks, seed, steps, repeats):
+    methods = ("combine-image", "gradpaint", "gradpaint-fast", "dps")
+    best = dict.fromkeys(methods, float("inf"))
+    for _ in range(repeats):
+        for method in methods:
+            task = Task.create(model, images[:1], masks[:1], torch.Generator().manual_seed(seed), progress=False)
+            start = time.perf_counter()
+            get_method(method).fn(model, task, make_options(method, {"steps": steps}), None)
+            best[method] = min(best[method], time.perf_counter() - start)
+    base = best["combine-image"]
+    print("\n| method | s/img | x combine-image | x gradpaint |\n|---|---|---|---|")
+    for method, seconds in best.items():
+        print(f"| {method} | {seconds:.2f} | {seconds / base:.2f} | {seconds / best['gradpaint']:.2f} |")
 
 
 def fig2(model, images, masks, seed, steps, path: Path):
@@ -154,8 +171,9 @@ def main():
     p.add_argument("--faces", type=int, default=8)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--groups", default="readings", help="comma-separated: readings, fast, dps")
+    p.add_argument("--groups", default="readings", help="comma-separated: readings, fast, dps, timing")
     p.add_argument("--masks", default="thick")
+    p.add_argument("--repeats", type=int, default=3, help="timing group: runs per method")
     p.add_argument("--figures", default=str(ROOT / "docs"), help="folder for the PNGs ('' for none)")
     p.add_argument("--fig2-faces", type=int, default=2, help="faces in the Fig. 2 figure (0: no figure)")
     args = p.parse_args()
@@ -174,6 +192,8 @@ def main():
           f"{args.masks} masks (hole {masks.mean().item():.0%}), {args.steps} steps, seed {args.seed}\n")
     groups = args.groups.split(",")
     outputs = table(model, images, masks, groups, args.seed, args.steps, lpips)
+    if "timing" in groups:
+        timing(model, images, masks, args.seed, args.steps, args.repeats)
     if args.figures:
         folder = Path(args.figures)
         folder.mkdir(parents=True, exist_ok=True)

@@ -197,3 +197,21 @@ def test_report(assets, tmp_path):
     assert (tmp_path / "report" / "report.csv").read_text().count("\n") == 1 + 3
     for name in ("quality_vs_time.png", "grid.png"):
         assert Image.open(tmp_path / "report" / name).size[0] > 100
+
+
+def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from inpaintkit.cli import app
+
+    args = ["bench", "--out", str(tmp_path / "cli"), "--method", "copy", "--method", "greyfill", "--method",
+            "combine-image", "--set", "combine-image.steps=3", "--model", str(assets / "model"), "--images",
+            str(assets / "images"), "--masks", "box-random", "--masks", "thick", "--seed", "0", "--seed", "1",
+            "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    single, _ = reference_run  # the same settings as the reference run, given as flags
+    assert comparable(tmp_path / "cli" / "manifest.jsonl") == comparable(single / "manifest.jsonl")
+    assert CliRunner().invoke(app, args).exit_code == 0  # a finished run: nothing to do
+    bad = CliRunner().invoke(app, args[:3] + ["--set", "copy.steps=3", "--images", str(assets / "images")])
+    assert bad.exit_code == 1 and "error:" in bad.output

@@ -71,6 +71,10 @@ class MethodSpec:
     def is_reference(self) -> bool:
         return self.name in REFERENCE_ROWS
 
+    @property
+    def needs_model(self) -> bool:
+        return not self.is_reference and get_method(self.name).needs_model
+
     def resolved_options(self) -> dict:
         return {} if self.is_reference else dataclasses.asdict(make_options(self.name, self.options))
 
@@ -306,7 +310,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
     items = work_items(cfg, paths)
     done = run.entries()
     todo = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
-    needs_model = any(not m.is_reference and get_method(m.name).needs_model for m in cfg.methods)
+    needs_model = any(m.needs_model for m in cfg.methods)
     inpainter = None
     if todo and any(not m.is_reference for m in cfg.methods):
         device = cfg.device
@@ -325,7 +329,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
             file = save_image_atomic(to_pil(output), run.output(item))
             _append_line(fd, {
                 "key": item.key, "method": item.method.name, "label": item.method.label,
-                "options": item.method.resolved_options(), "model": None if item.method.is_reference else cfg.model,
+                "options": item.method.resolved_options(), "model": cfg.model if item.method.needs_model else None,
                 "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
                 "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
                 "hole_ratio": hole_ratio(mask), "seed": item.seed,

@@ -335,5 +335,65 @@ def train_command(
         typer.echo(f"model written to {train(cfg, max_minutes=max_minutes)}", err=True)
 
 
+@app.command("bench")
+def bench_command(
+    out: Annotated[Path, typer.Option(help="Run folder (a rerun of the same settings resumes it).",
+                                      show_default=False)],
+    config: Annotated[Optional[Path], typer.Option(help="YAML or JSON file of bench settings (docs/evaluation.md).",
+                                                   show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A named setup: faces-thick (the standard table).",
+                                                  show_default=False)] = None,
+    method: Annotated[Optional[list[str]], typer.Option(
+        help="A method to run (repeatable); copy and greyfill are the reference rows.", show_default=False)] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="A method option, METHOD.KEY=VALUE (repeatable).",
+                                                      show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model for the diffusion methods.", show_default=False)] = None,
+    images: Annotated[Optional[list[Path]], typer.Option(help="Image folder (repeatable).", show_default=False)] = None,
+    masks: Annotated[Optional[list[str]], typer.Option(help="Mask set (repeatable): thin, medium, thick, "
+                                                       "nvidia-30-40, box-center, pixels-80, ...",
+                                                       show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option(min=1, help="Use the first N images.", show_default=False)] = None,
+    seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable).", show_default=False)] = None,
+    mask_seed: Annotated[Optional[int], typer.Option(show_default=False)] = None,
+    resolution: Annotated[Optional[int], typer.Option(min=8, help="[default: the model's]", show_default=False)] = None,
+    crop: Annotated[Optional[int], typer.Option(min=0, help="Central square crop before resizing (0: the largest).",
+                                                show_default=False)] = None,
+    fid_reference: Annotated[Optional[list[Path]], typer.Option(
+        help="FID/KID reference folder (repeatable) [default: the ground truth].", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the model.")] = Device.auto,
+):
+    """Benchmark methods on an image folder and mask sets; resumable, and sharded under torchrun or
+    accelerate launch (one manifest shard per process)."""
+    from .bench import build_config, parse_method_settings, run_bench
+
+    with user_errors():
+        if set_ and not method:
+            raise InpaintInputError("--set needs the --method flags it applies to")
+        cfg = build_config(
+            str(config) if config else None, preset,
+            methods=parse_method_settings(method, set_ or []) if method else None, model=model,
+            images=[str(p) for p in images] if images else None, masks=masks or None, n_images=n,
+            seeds=seed or None, mask_seed=mask_seed, resolution=resolution,
+            crop=crop, fid_reference=[str(p) for p in fid_reference]
+            if fid_reference else None, device=pick_device(device))
+        if crop == 0:
+            cfg.crop = None
+        typer.echo(f"wrote {run_bench(cfg, out)}", err=True)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A bench run folder.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the report [default: RUN_DIR].",
+                                                show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the metric networks.")] = Device.auto,
+):
+    """Metrics of a bench run: report.md, report.csv, quality_vs_time.png and grid.png."""
+    from .report import report
+
+    with user_errors():
+        typer.echo(f"wrote {report(run_dir, out, device=pick_device(device))}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -25,6 +25,7 @@ from .io import save_image_atomic
 from .metrics import (LPIPS, InceptionFeatures, color_distance, frechet_distance, kernel_inception_distance,
                       known_region_change, psnr, ssim)
 from .problem import load_image, load_mask
+from .train import pick_device
 
 # (CSV column, markdown header, format)
 COLUMNS = [
@@ -130,14 +131,14 @@ def reference_features(run: RunDir, cfg: BenchConfig, entries: list[dict], metri
     return feats
 
 
-def summarize(run_dir: str | Path, device: str = "cpu") -> tuple[list[dict], int]:
+def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], int]:
     """One row of metrics per (mask set, method) in the config's order, and the reference set's size."""
     run = RunDir(run_dir)
     cfg = run.read_config()
     entries = read_manifest(run)
     if not entries:
         raise ValueError(f"{run.root}: no finished outputs yet")
-    metrics = Metrics(run.root / "cache", device)
+    metrics = Metrics(run.root / "cache", pick_device(device))
     ref = reference_features(run, cfg, entries, metrics)
     rows = []
     for mask_set in cfg.masks:
@@ -217,7 +218,7 @@ def comparison_grid(run: RunDir, cfg: BenchConfig, entries: list[dict], rows: in
     return image_grid(sheet, ["input"] + [m.label for m in cfg.methods] + ["ground truth"], cell=96)
 
 
-def report(run_dir: str | Path, out: str | Path | None = None, device: str = "cpu", grid_rows: int = 6) -> Path:
+def report(run_dir: str | Path, out: str | Path | None = None, device: str = "auto", grid_rows: int = 6) -> Path:
     """Write report.md, report.csv, quality_vs_time.png and grid.png into ``out`` (default: the run folder)."""
     run = RunDir(run_dir)
     out = Path(out) if out is not None else run.root
