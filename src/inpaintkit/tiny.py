@@ -16,7 +16,7 @@ from .schedule import NoiseSchedule, ScheduleConfig
 from .train import build_unet
 
 # Stable Diffusion's training schedule: latent models are not clipped to [-1, 1].
-LATENT_SCHEDULE = ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
+SD_EPS_SCHEDULE = ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
 TEXT_DIM = 16  # width of the tiny text encoder's token embeddings
 MAX_PROMPT_TOKENS = 8
 
@@ -47,7 +47,7 @@ def tiny_latent_model(resolution: int = 32, seed: int = 0, prediction_type: str 
     """A ``UNet2DModel`` on 4-channel latents of a tiny ``AutoencoderTiny``; images are ``resolution`` px."""
     vae = tiny_vae(seed)
     unet = _seeded(seed + 1, lambda: build_unet("tiny", resolution // 8, channels=4))
-    schedule = NoiseSchedule(LATENT_SCHEDULE, prediction_type=prediction_type)
+    schedule = NoiseSchedule(SD_EPS_SCHEDULE, prediction_type=prediction_type)
     return DiffusionModel(unet.eval(), schedule, vae=vae, name="tiny-latent")
 
 
@@ -84,7 +84,7 @@ def tiny_conditional_unet(sample_size: int, seed: int = 0):
 
 def tiny_conditional_model(resolution: int = 32, seed: int = 0) -> DiffusionModel:
     """A text-conditioned latent model: tiny VAE + cross-attention U-Net + tiny CLIP text encoder."""
-    return DiffusionModel(tiny_conditional_unet(resolution // 8, seed + 1), NoiseSchedule(LATENT_SCHEDULE),
+    return DiffusionModel(tiny_conditional_unet(resolution // 8, seed + 1), NoiseSchedule(SD_EPS_SCHEDULE),
                           vae=tiny_vae(seed), text_encoder=tiny_prompt_encoder(seed + 2), name="tiny-conditional")
 
 
