@@ -1,7 +1,7 @@
 """Benchmark the baselines (combine-noisy, combine-image, RePaint, Blended Latent Diffusion, OpenCV) and
 compare our RePaint with diffusers' RePaintPipeline.
 
-    python benchmarks/bench_baselines.py [--model celeba-32 | PATH] [--images N] [--steps N]
+    python benchmarks/bench_baselines.py [--model faces-32 | PATH] [--images N] [--steps N]
                                          [--jump-length J] [--jump-n-sample R] [--batch B]
 
 Part 1, per method: seconds per image, network calls per image and the overhead ratio
@@ -124,7 +124,7 @@ def hole_mean(diff, mask):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="celeba-32", help="built-in name or diffusers folder (default: celeba-32)")
+    p.add_argument("--model", default="faces-32", help="built-in name or diffusers folder (default: faces-32)")
     p.add_argument("--latent-model", default=None, help="latent model for blended-latent (default: a timing stand-in)")
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--steps", type=int, default=50)

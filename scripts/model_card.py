@@ -116,7 +116,7 @@ def main() -> None:
     (args.model / "inpaintkit.json").write_text(json.dumps(info, indent=2))
     size_mb = sum(f.stat().st_size for f in args.model.rglob("*.safetensors")) / 2**20
     (args.model / "README.md").write_text(CARD.format(
-        name=args.model.name if args.model.name != "model" else "celeba-32", res=res, arch=info.get("architecture"),
+        name=args.model.name if args.model.name != "model" else "faces-32", res=res, arch=info.get("architecture"),
         params=model.parameter_count() / 1e6, steps=info["training_steps"], batch=cfg.get("batch_size", "?"),
         lr=cfg.get("lr", "?"), warmup=cfg.get("warmup_steps", "?"), ema=cfg.get("ema_decay", "?"),
         hardware=args.hardware, size_mb=size_mb, ms_per_call=speed, fid=fid, n_samples=args.samples,

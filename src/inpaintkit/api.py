@@ -12,7 +12,7 @@ from .problem import InpaintInputError, crop, crop_box, load_image, load_mask, p
 from .sampling import Task
 from .train import pick_device
 
-DEFAULT_MODEL = "celeba-32"
+DEFAULT_MODEL = "faces-32"
 DEFAULT_METHOD = "combine-image"
 
 

@@ -36,7 +36,7 @@ from .schedule import NoiseSchedule, ScheduleConfig
 from .taesd import TAESD_HUB_ID
 
 # U-Net architectures, by name (``UNet2DConditionModel`` for those with cross-attention blocks).
-# "face32" is the CPU-sized architecture of the shipped celeba-32 model: 3.9 M parameters, ~17 ms per call
+# "face32" is the CPU-sized architecture of the shipped faces-32 model: 3.9 M parameters, ~17 ms per call
 # at batch 1 on 2 CPU cores.
 UNET_PRESETS: dict[str, dict] = {
     "face32": dict(
@@ -117,10 +117,10 @@ MINILM = {"name": "minilm", "max_length": 16}
 # The built-in models' recipes (GPU-sized; docs/training.md has the CPU variants): ``inpaintkit train
 # --preset NAME --out runs/NAME``. Data paths are the shared/ folder beside a source checkout.
 TRAIN_PRESETS: dict[str, dict] = {
-    "celeba-32": dict(data=str(SHARED_DIR / "data" / "celeba" / "train"), resolution=32, crop=CELEBA_CROP,
+    "faces-32": dict(data=str(SHARED_DIR / "data" / "celeba" / "train"), resolution=32, crop=CELEBA_CROP,
                       architecture="face32", steps=30_000, batch_size=128, lr=3e-4),
     # 178: the whole width of the aligned 178x218 frame (hair and background included), 1.44x upsampled.
-    "celeba-256-latent": dict(data=str(SHARED_DIR / "data" / "celeba" / "train"), resolution=256, crop=178,
+    "faces-256-latent": dict(data=str(SHARED_DIR / "data" / "celeba" / "train"), resolution=256, crop=178,
                               architecture="latent32", steps=30_000, batch_size=128, lr=2e-4, vae=TAESD,
                               schedule=LATENT_SCHEDULE.to_dict()),
     "cifar10-text": dict(data=str(SHARED_DIR / "data" / "cifar10" / "cifar10-images.tar.gz"), resolution=32,
