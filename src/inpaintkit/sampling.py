@@ -47,10 +47,6 @@ class Task:
         known_mask = mask if model.vae is None else F.adaptive_max_pool2d(mask, known.shape[-2:])
         return cls(image, mask, known, known_mask, generator, cond, progress)
 
-    @property
-    def batch(self) -> int:
-        return self.image.shape[0]
-
     def randn(self, like: torch.Tensor) -> torch.Tensor:
         """Standard normal noise from the task's generator (drawn on the CPU: same seed, same noise
         on every device)."""
