@@ -86,11 +86,11 @@ def run(model, method: str, options: dict, images, masks, seed: int, steps: int,
             callback(i, x0_hat, x0)
         observing += time.perf_counter() - start
 
-    model.network_calls = 0
+    model.network_calls = model.backward_calls = 0
     start = time.perf_counter()
     out = get_method(method).fn(model, task, opts, observe)
     seconds = (time.perf_counter() - start - observing) / len(images)
-    calls = (model.network_calls - steps * len(images) + task.extras.get("backward_calls", 0)) / len(images)
+    calls = (model.network_calls - steps * len(images) + model.backward_calls) / len(images)
     return out, opts, trace, seconds, calls
 
 
@@ -167,7 +167,7 @@ def fig2(model, images, masks, seed, steps, path: Path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=str(ROOT.parent / "runs" / "celeba32" / "model"))
+    p.add_argument("--model", default="faces-32", help="a built-in model name or a model folder")
     p.add_argument("--faces", type=int, default=8)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)

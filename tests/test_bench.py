@@ -137,6 +137,30 @@ def test_two_process_shards_merge_into_the_single_process_manifest(assets, refer
         assert (out / e["output"]).read_bytes() == (single / e["output"]).read_bytes()
 
 
+def test_batches_give_each_image_the_noise_it_gets_alone(assets, reference_run, tmp_path):
+    """batch_size groups the work only: outputs agree with the one-at-a-time run up to float rounding
+    (one 8-bit level), and a resumed run may change it."""
+    ref_root = reference_run[0]
+    reference = {e["key"]: e for e in read_manifest(ref_root)}
+    run_bench(BenchConfig.from_dict(config(assets, batch_size=2)), tmp_path, progress=False)
+    entries = read_manifest(tmp_path)
+    assert [e["key"] for e in entries] == list(reference)
+    for e in entries:
+        ours = np.asarray(Image.open(tmp_path / e["output"]), dtype=int)
+        theirs = np.asarray(Image.open(ref_root / reference[e["key"]]["output"]), dtype=int)
+        assert np.abs(ours - theirs).max() <= 1
+        assert e["network_calls"] == reference[e["key"]]["network_calls"]
+    assert sorted({e["batch_size"] for e in entries if e["label"] == "combine-image"}) == [1, 2]  # 3 images: 2 + 1
+    run_bench(BenchConfig.from_dict(config(assets, batch_size=3)), tmp_path, progress=False)  # not refused
+
+
+def test_gradient_methods_record_backward_calls(assets, tmp_path):
+    cfg = config(assets, methods=[{"name": "gradpaint-fast", "options": {"steps": 4}}], masks=["thick"], seeds=[0],
+                 batch_size=2)
+    run_bench(BenchConfig.from_dict(cfg), tmp_path, progress=False)
+    assert {(e["network_calls"], e["backward_calls"]) for e in read_manifest(tmp_path)} == {(4, 2)}
+
+
 def test_config_files_presets_and_flags(assets, tmp_path):
     cfg = config(assets)
     (tmp_path / "c.json").write_text(json.dumps(cfg))
@@ -215,3 +239,25 @@ def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path
     assert CliRunner().invoke(app, args).exit_code == 0  # a finished run: nothing to do
     bad = CliRunner().invoke(app, args[:3] + ["--set", "copy.steps=3", "--images", str(assets / "images")])
     assert bad.exit_code == 1 and "error:" in bad.output
+
+
+def test_latent_copy_row_is_the_autoencoder_round_trip_in_the_hole(latent_model, pixel_model):
+    import torch
+
+    from inpaintkit.api import Inpainter
+    from inpaintkit.bench import Item, MethodSpec, _run_batch
+
+    spec = MethodSpec("latent-copy")
+    assert spec.label == "LATENT-COPY" and spec.needs_model and spec.resolved_options() == {}
+    item = Item("LATENT-COPY/thick/a/s0", spec, 0, "a", "thick", 0)
+    gt = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    out, calls, backward = _run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
+    with torch.no_grad():
+        roundtrip = latent_model.decode(latent_model.encode(gt))
+    hole = mask.bool().expand_as(gt)
+    assert torch.equal(out[~hole], gt[~hole]) and torch.allclose(out[hole], roundtrip[hole], atol=1e-6)
+    assert (out[hole] - gt[hole]).abs().mean() > 0.01 and calls == backward == 0
+    with pytest.raises(InpaintInputError, match="latent model"):
+        _run_batch([item], gt[:1], mask[:1], Inpainter(pixel_model, device="cpu"))

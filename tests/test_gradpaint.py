@@ -94,11 +94,11 @@ def test_gradpaint_without_gradient_steps_is_combine_image(pixel_model):
 
 def test_gradpaint_fast_stops_the_gradient_half_way(pixel_model):
     image, mask = face_like(16), square_mask(16)
-    pixel_model.network_calls = 0
-    _, task = run(pixel_model, "gradpaint-fast", image, mask)
-    assert pixel_model.network_calls == STEPS and task.extras["backward_calls"] == STEPS // 2
-    _, task = run(pixel_model, "gradpaint", image, mask)
-    assert task.extras["backward_calls"] == STEPS
+    pixel_model.network_calls = pixel_model.backward_calls = 0
+    run(pixel_model, "gradpaint-fast", image, mask)
+    assert pixel_model.network_calls == STEPS and pixel_model.backward_calls == STEPS // 2
+    run(pixel_model, "gradpaint", image, mask)
+    assert pixel_model.backward_calls == STEPS // 2 + STEPS
 
 
 def test_gradpaint_leaves_the_model_as_it_was_and_keeps_no_graph(pixel_model):

@@ -32,29 +32,50 @@ class Inpainter:
                  progress: bool = True, callback=None, **options) -> torch.Tensor:
         """Inpaint one image; returns (num_samples, 3, H, W) in [-1, 1] at the input's full resolution,
         equal to the input outside the mask (and its ``feather`` band)."""
-        spec = get_method(method)
-        opts = make_options(method, options)
         img = load_image(image)
         m = load_mask(mask, size=tuple(img.shape[-2:]), resize=resize_mask)
         if m.sum() == 0:
             warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=2)
             return img.repeat(num_samples, 1, 1, 1)
+        return self._inpaint([img] * num_samples, [m] * num_samples, torch.Generator().manual_seed(seed), method,
+                             prompt, padding, feather, progress, callback, options)
+
+    def batch(self, images: torch.Tensor, masks: torch.Tensor, seeds: list[int], method: str = DEFAULT_METHOD,
+              prompt: str | None = None, padding: float = 0.5, feather: int = 0, progress: bool = True,
+              callback=None, **options) -> torch.Tensor:
+        """Inpaint images (B, 3, H, W) with masks (B, 1, H, W) in one batch, image i with its own seed:
+        the noise it would get alone from ``self(image, mask, seed=seeds[i])``, so results do not depend
+        on the batch size (up to float rounding). Every mask must have a pixel to fill."""
+        if not len(images) == len(masks) == len(seeds):
+            raise InpaintInputError(f"batch of {len(images)} images, {len(masks)} masks and {len(seeds)} seeds")
+        imgs, ms = [load_image(i) for i in images], [load_mask(m, size=tuple(images.shape[-2:])) for m in masks]
+        if any(m.sum() == 0 for m in ms):
+            raise InpaintInputError("a mask of the batch has no pixel to fill")
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        return self._inpaint(imgs, ms, generators, method, prompt, padding, feather, progress, callback, options)
+
+    def _inpaint(self, imgs: list[torch.Tensor], ms: list[torch.Tensor], generator, method: str, prompt: str | None,
+                 padding: float, feather: int, progress: bool, callback, options: dict) -> torch.Tensor:
+        """Images (1, 3, H, W) and masks (1, 1, H, W) cropped around their holes, inpainted as one batch
+        at the model's resolution, and pasted back."""
+        spec = get_method(method)
+        opts = make_options(method, options)
         if not spec.needs_model:
-            return spec.fn(None, img, m, opts).repeat(num_samples, 1, 1, 1)
+            return torch.cat([spec.fn(None, img, m, opts) for img, m in zip(imgs, ms)])
         model = self.model
         if model is None:
             raise InpaintInputError(f"method {method!r} needs a diffusion model")
         if model.space not in spec.spaces:
             raise InpaintInputError(f"method {method!r} works on {'/'.join(spec.spaces)} models; "
                                     f"{model.name!r} is a {model.space} model")
-        box = crop_box(m, model.resolution, padding)
-        x = crop(img, box, model.resolution, "image").repeat(num_samples, 1, 1, 1)
-        mx = crop(m, box, model.resolution, "mask").repeat(num_samples, 1, 1, 1)
-        generator = torch.Generator().manual_seed(seed)
-        cond = model.condition([prompt] * num_samples if prompt else None, getattr(opts, "guidance_scale", 1.0))
+        boxes = [crop_box(m, model.resolution, padding) for m in ms]
+        x = torch.cat([crop(img, box, model.resolution, "image") for img, box in zip(imgs, boxes)])
+        mx = torch.cat([crop(m, box, model.resolution, "mask") for m, box in zip(ms, boxes)])
+        cond = model.condition([prompt] * len(imgs) if prompt else None, getattr(opts, "guidance_scale", 1.0))
         task = Task.create(model, x, mx, generator, cond, progress)
         generated = spec.fn(model, task, opts, callback).detach().float().cpu()
-        return torch.cat([paste_back(img, m, g[None], box, feather) for g in generated])
+        return torch.cat([paste_back(img, m, g[None], box, feather)
+                          for img, m, g, box in zip(imgs, ms, generated, boxes)])
 
 
 def inpaint(image, mask, method: str = DEFAULT_METHOD, model: str | DiffusionModel | None = DEFAULT_MODEL,

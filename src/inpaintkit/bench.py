@@ -26,8 +26,10 @@ seeded).
 its own manifest shard; the shards merge into the manifest of a one-process run. One process is the
 default.
 
-Reference rows: ``copy`` (the ground truth itself, GradPaint's COPY oracle) and ``greyfill`` (the
-hole filled with uniform grey, GREYFILL); every registered method runs through
+Reference rows: ``copy`` (the ground truth itself, GradPaint's COPY oracle), ``greyfill`` (the
+hole filled with uniform grey, GREYFILL) and, for latent models, ``latent-copy`` (the hole filled
+with the ground truth after a round trip through the model's autoencoder: GradPaint Table 3's
+"Latent COPY", the floor of any latent method); every registered method runs through
 :class:`inpaintkit.api.Inpainter`.
 """
 from __future__ import annotations
@@ -52,7 +54,7 @@ from .masks import SHARED_DATA, hole_ratio, mask_from_name
 from .methods import get_method, make_options
 from .problem import InpaintInputError, load_image, load_mask, to_pil
 
-REFERENCE_ROWS = {"copy": "COPY", "greyfill": "GREYFILL"}
+REFERENCE_ROWS = {"copy": "COPY", "greyfill": "GREYFILL", "latent-copy": "LATENT-COPY"}
 DEFAULT_RESOLUTION = 256  # for runs of classical methods only (no model to take the resolution from)
 
 
@@ -73,7 +75,7 @@ class MethodSpec:
 
     @property
     def needs_model(self) -> bool:
-        return not self.is_reference and get_method(self.name).needs_model
+        return self.name == "latent-copy" or not self.is_reference and get_method(self.name).needs_model
 
     def resolved_options(self) -> dict:
         return {} if self.is_reference else dataclasses.asdict(make_options(self.name, self.options))
@@ -92,6 +94,7 @@ class BenchConfig:
     crop: int | None = None  # central square cut before resizing; None: the largest one
     fid_reference: list[str] | None = None  # FID/KID reference folders (same preparation); None: the ground truth
     device: str = "auto"
+    batch_size: int = 1  # images of one method, mask set and seed inpainted together (same noise as alone)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BenchConfig":
@@ -111,6 +114,8 @@ class BenchConfig:
     def check(self) -> None:
         if not self.methods:
             raise InpaintInputError("bench needs at least one method")
+        if self.batch_size < 1:
+            raise InpaintInputError(f"batch_size must be >= 1, got {self.batch_size}")
         labels = [m.label for m in self.methods]
         if len(set(labels)) != len(labels):
             raise InpaintInputError(f"method labels must be unique, got {labels}")
@@ -182,6 +187,14 @@ def work_items(cfg: BenchConfig, paths: list[Path]) -> list[Item]:
             for mask_set in cfg.masks for i, p in enumerate(paths) for seed in cfg.seeds for m in cfg.methods]
 
 
+def batches(items: list[Item], size: int) -> list[list[Item]]:
+    """The items grouped by method, mask set and seed, ``size`` images at a time."""
+    groups: dict[tuple, list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.method.label, item.mask_set, item.seed), []).append(item)
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
 def shard() -> tuple[int, int]:
     """(rank, world size) from the launcher's environment; (0, 1) for a plain process."""
     for rank_var, world_var in (("RANK", "WORLD_SIZE"), ("LOCAL_RANK", "LOCAL_WORLD_SIZE")):
@@ -235,11 +248,14 @@ class RunDir:
         return found
 
 
+EXECUTION_SETTINGS = ("device", "batch_size")  # how a run is computed, not what: a resumed run may change them
+
+
 def _write_config(run: RunDir, cfg: BenchConfig) -> None:
     """Record the config, or check that the folder's recorded one is the same run."""
-    new = {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    new = {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_SETTINGS}
     if run.config.is_file():
-        old = {k: v for k, v in json.loads(run.config.read_text()).items() if k != "device"}
+        old = {k: v for k, v in json.loads(run.config.read_text()).items() if k not in EXECUTION_SETTINGS}
         if old != json.loads(json.dumps(new)):
             raise InpaintInputError(f"{run.root} holds a run with another configuration; use a new folder")
         return
@@ -285,18 +301,29 @@ def _mask(run: RunDir, cfg: BenchConfig, item: Item, resolution: int) -> torch.T
     return load_mask(file)
 
 
-def _run_item(item: Item, gt: torch.Tensor, mask: torch.Tensor, inpainter: Inpainter | None) -> tuple[torch.Tensor, int]:
-    """The method's output for one item and the network calls it made."""
+def _run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
+               inpainter: Inpainter | None) -> tuple[torch.Tensor, float, float]:
+    """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks
+    (B, 1, H, W)) and the network calls per image it made, forward and backward."""
     masked = gt * (1 - mask)  # the hole is grey: no method can read what it fills
-    if item.method.name == "copy":
-        return gt, 0
-    if item.method.name == "greyfill":
-        return masked, 0
+    method = batch[0].method
+    if method.name == "copy":
+        return gt, 0.0, 0.0
+    if method.name == "greyfill":
+        return masked, 0.0, 0.0
     model = inpainter.model
-    calls = model.network_calls if model is not None else 0
-    out = inpainter(masked, mask, method=item.method.name, seed=derived_seed(item.seed, item.image_index),
-                    progress=False, **item.method.options)
-    return out, (model.network_calls - calls if model is not None else 0)
+    if method.name == "latent-copy":
+        if model is None or model.vae is None:
+            raise InpaintInputError("the latent-copy row needs a latent model")
+        with torch.no_grad():
+            roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
+        return masked + mask * roundtrip, 0.0, 0.0
+    before = (model.network_calls, model.backward_calls) if model is not None else (0, 0)
+    seeds = [derived_seed(item.seed, item.image_index) for item in batch]
+    out = inpainter.batch(masked, mask, seeds, method=method.name, progress=False, **method.options)
+    if model is None:
+        return out, 0.0, 0.0
+    return out, (model.network_calls - before[0]) / len(batch), (model.backward_calls - before[1]) / len(batch)
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
@@ -312,32 +339,38 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
     todo = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
     needs_model = any(m.needs_model for m in cfg.methods)
     inpainter = None
-    if todo and any(not m.is_reference for m in cfg.methods):
+    if todo and any(m.needs_model or not m.is_reference for m in cfg.methods):
         device = cfg.device
         if device == "auto" and world > 1 and torch.cuda.is_available():
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
         inpainter = Inpainter(cfg.model if needs_model else None, device=device)
     resolution = cfg.resolution or (inpainter.model.resolution if inpainter and inpainter.model else DEFAULT_RESOLUTION)
     fd = _open_shard(run.shard_manifest(rank))
+    bar = tqdm(total=len(todo), desc=f"bench (rank {rank}/{world})" if world > 1 else "bench", disable=not progress)
     try:
-        for item in tqdm(todo, desc=f"bench (rank {rank}/{world})" if world > 1 else "bench", disable=not progress):
-            gt = _ground_truth(run, cfg, paths[item.image_index], resolution)
-            mask = _mask(run, cfg, item, resolution)
+        for batch in batches(todo, cfg.batch_size):
+            gt = torch.cat([_ground_truth(run, cfg, paths[item.image_index], resolution) for item in batch])
+            mask = torch.cat([_mask(run, cfg, item, resolution) for item in batch])
             start = time.perf_counter()
-            output, calls = _run_item(item, gt, mask, inpainter)
-            seconds = time.perf_counter() - start
-            file = save_image_atomic(to_pil(output), run.output(item))
-            _append_line(fd, {
-                "key": item.key, "method": item.method.name, "label": item.method.label,
-                "options": item.method.resolved_options(), "model": cfg.model if item.method.needs_model else None,
-                "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
-                "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
-                "hole_ratio": hole_ratio(mask), "seed": item.seed,
-                "sample_seed": derived_seed(item.seed, item.image_index), "resolution": resolution,
-                "output": str(file.relative_to(run.root)), "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
-                "seconds": seconds, "network_calls": calls,
-            })
+            outputs, calls, backward_calls = _run_batch(batch, gt, mask, inpainter)
+            seconds = (time.perf_counter() - start) / len(batch)
+            for item, output, m in zip(batch, outputs, mask):
+                file = save_image_atomic(to_pil(output), run.output(item))
+                _append_line(fd, {
+                    "key": item.key, "method": item.method.name, "label": item.method.label,
+                    "options": item.method.resolved_options(),
+                    "model": cfg.model if item.method.needs_model else None,
+                    "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
+                    "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
+                    "hole_ratio": hole_ratio(m[None]), "seed": item.seed,
+                    "sample_seed": derived_seed(item.seed, item.image_index), "resolution": resolution,
+                    "output": str(file.relative_to(run.root)),
+                    "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "seconds": seconds,
+                    "batch_size": len(batch), "network_calls": calls, "backward_calls": backward_calls,
+                })
+                bar.update(1)
     finally:
+        bar.close()
         os.close(fd)
     merged = merge_manifests(run)
     return merged if merged is not None else run.root

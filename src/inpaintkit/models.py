@@ -14,6 +14,7 @@ folder), or a model-hub id, which needs network access the first time.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,8 @@ class DiffusionModel(torch.nn.Module):
         self.schedule = schedule
         self.name = name
         self.info = dict(info or {})
-        self.network_calls = 0  # U-Net forward passes (a CFG batch of two counts as two)
+        self.network_calls = 0  # U-Net forward passes per sample (a CFG batch of two counts as two)
+        self.backward_calls = 0  # backward passes through the U-Net, counted the same way (gradient methods)
 
     # -- geometry ----------------------------------------------------------------------
     @property
@@ -197,6 +199,27 @@ def model_info(folder: Path) -> dict:
     """The model card's figures (``inpaintkit.json``), empty for foreign folders."""
     f = Path(folder) / "inpaintkit.json"
     return json.loads(f.read_text()) if f.exists() else {}
+
+
+def model_summary(folder: Path) -> dict:
+    """What ``inpaintkit models`` lists of a model folder, read from its configs and weight headers
+    without loading a network (a text-conditioned model's encoder may not even be installed)."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    info = model_info(folder)
+    unet_dir = folder / "unet" if (folder / "unet").is_dir() else folder
+    config = json.loads((unet_dir / "config.json").read_text())
+    latent = "vae" in info or (folder / "vae").is_dir()
+    side = config["sample_size"][0] if isinstance(config["sample_size"], (list, tuple)) else config["sample_size"]
+    parameters = 0
+    for file in unet_dir.glob("*.safetensors"):
+        with safe_open(file, "pt") as f:
+            parameters += sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    return {"resolution": info.get("resolution") or side * (8 if latent else 1),
+            "space": "latent" if latent else "pixel",
+            "conditioning": "text-conditioned" if "cross_attention_dim" in config else "unconditional",
+            "parameters": parameters, "training_steps": info.get("training_steps"), "fid": info.get("fid")}
 
 
 def _load_module(folder: Path, dtype: torch.dtype | None):

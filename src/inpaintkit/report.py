@@ -35,6 +35,7 @@ COLUMNS = [
     ("psnr", "PSNR", "{:.2f}"), ("psnr_hole", "PSNR hole", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
     ("ssim_hole", "SSIM hole", "{:.4f}"), ("color_distance", "CD", "{:.2f}"),
     ("known_change", "known change", "{:.3f}"), ("seconds", "s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
+    ("backward_calls", "backward/image", "{:.0f}"),
 ]
 PER_IMAGE = ["lpips_alex", "lpips_vgg", "psnr", "psnr_hole", "ssim", "ssim_hole", "color_distance", "known_change"]
 
@@ -152,7 +153,8 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
                    "fid": frechet_distance(values["features"], ref), "fid_n": len(group),
                    "kid": kid * 1e3, "kid_std": kid_std * 1e3,
                    "seconds": float(np.mean([e["seconds"] for e in group])),
-                   "network_calls": float(np.mean([e["network_calls"] for e in group]))}
+                   "network_calls": float(np.mean([e["network_calls"] for e in group])),
+                   "backward_calls": float(np.mean([e.get("backward_calls", 0) for e in group]))}
             row.update({k: float(np.nanmean(values[k])) for k in PER_IMAGE})
             rows.append(row)
     return rows, len(ref)

@@ -5,7 +5,7 @@ A method is a short function ``fn(model, task, options, callback) -> images`` re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -26,20 +26,21 @@ class Task:
     ``image``/``mask`` are pixels (B, 3, H, W) in [-1, 1] and (B, 1, H, W) with 1 = fill;
     ``known``/``known_mask`` are the same in the model's space (the encoded image and the mask
     max-pooled to the latent grid, so a latent touching the hole is regenerated; identical to the
-    pixels for pixel models).
+    pixels for pixel models). ``generator`` is one generator for the batch, or one per sample, so
+    that each image of a batch gets the noise it would get alone.
     """
 
     image: torch.Tensor
     mask: torch.Tensor
     known: torch.Tensor
     known_mask: torch.Tensor
-    generator: torch.Generator
+    generator: torch.Generator | list[torch.Generator]
     cond: Conditioning | None = None
     progress: bool = True
-    extras: dict = field(default_factory=dict)
 
     @classmethod
-    def create(cls, model: DiffusionModel, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+    def create(cls, model: DiffusionModel, image: torch.Tensor, mask: torch.Tensor,
+               generator: torch.Generator | list[torch.Generator],
                cond: Conditioning | None = None, progress: bool = True) -> "Task":
         image, mask = image.to(model.device), mask.to(model.device)
         with torch.no_grad():
@@ -50,7 +51,11 @@ class Task:
     def randn(self, like: torch.Tensor) -> torch.Tensor:
         """Standard normal noise from the task's generator (drawn on the CPU: same seed, same noise
         on every device)."""
-        return torch.randn(like.shape, generator=self.generator, dtype=torch.float32).to(like.device, like.dtype)
+        if isinstance(self.generator, list):
+            noise = torch.stack([torch.randn(like.shape[1:], generator=g, dtype=torch.float32) for g in self.generator])
+        else:
+            noise = torch.randn(like.shape, generator=self.generator, dtype=torch.float32)
+        return noise.to(like.device, like.dtype)
 
     def initial_noise(self, model: DiffusionModel) -> torch.Tensor:
         """x_T ~ N(0, I) in the model's space."""

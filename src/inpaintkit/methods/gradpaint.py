@@ -90,7 +90,7 @@ def guidance(model, opts: GradientOptions):
 def x0_with_gradient(model, task, x_t, t, loss_fn, opts: GradientOptions):
     """(x0_hat, per-sample loss, grad_{x_t} loss) for ``loss_fn(x0_hat) -> (B,)``: one forward and one
     backward pass through the denoiser, nothing of the graph kept. Backward passes are counted in
-    ``task.extras["backward_calls"]`` (as many as the forward's network calls; CFG counts two)."""
+    ``model.backward_calls`` (as many as the forward's network calls; CFG counts two)."""
     use_autocast = opts.autocast and x_t.device.type == "cuda"
     calls = model.network_calls
     with torch.enable_grad(), torch.autocast("cuda", torch.bfloat16) if use_autocast else nullcontext():
@@ -98,7 +98,7 @@ def x0_with_gradient(model, task, x_t, t, loss_fn, opts: GradientOptions):
         x0 = model.predict(x, t, task.cond).x0
         loss = loss_fn(x0).float()
         (grad,) = torch.autograd.grad(loss.sum(), x)
-    task.extras["backward_calls"] = task.extras.get("backward_calls", 0) + model.network_calls - calls
+    model.backward_calls += model.network_calls - calls
     return x0.detach(), loss.detach(), grad.float()
 
 
