@@ -316,18 +316,48 @@ def test_models_lists_builtin_models(model_dir, tmp_path, monkeypatch):
                                      "7 training steps, FID 123.4")
 
 
+def test_models_lists_latent_and_text_models_without_loading_them(tmp_path, monkeypatch):
+    """The listing reads configs and weight headers: it works where a text encoder is not installed."""
+    from inpaintkit.tiny import tiny_conditional_unet
+
+    monkeypatch.setattr(inpaintkit.models, "BUILTIN_DIR", tmp_path)
+    unet = tiny_conditional_unet(4)
+    export_model(unet, ScheduleConfig(), tmp_path / "tiny-text",
+                 meta={"resolution": 32, "vae": {"hub_id": "madebyollin/taesd"},
+                       "text_encoder": {"name": "not-installed"}, "training_steps": 3})
+    monkeypatch.setattr(inpaintkit.models, "load_folder", None)  # loading would fail
+    result = run("models")
+    assert result.exit_code == 0, result.stderr
+    params = sum(p.numel() for p in unet.parameters())
+    assert result.stdout.strip() == f"tiny-text: 32x32 latent, text-conditioned, {params:,} parameters, 3 training steps"
+
+
 # -- demo and train -------------------------------------------------------------------------------------
 def test_demo_writes_one_labelled_grid(tmp_path, model_dir):
     out = tmp_path / "demo.png"
     result = run("demo", "-o", out, "--model", model_dir, "--rows", 2, "--steps", 2)
     assert result.exit_code == 0, result.stderr
-    from inpaintkit.demo import DEMO_METHODS
+    from inpaintkit.demo import demo_methods
+    from inpaintkit.models import load_model
 
-    columns = 2 + len([m for m in DEMO_METHODS if m in METHODS])
+    methods = demo_methods(load_model(model_dir))
+    assert "repaint" in methods and "blended-latent" not in methods  # a pixel model
     grid = Image.open(out)
-    assert grid.width > columns * 128 and grid.height > 2 * 128
+    assert (2 + len(methods) + 1) * 128 > grid.width > (2 + len(methods)) * 128 and grid.height > 2 * 128
     result = run("demo", "-o", out, "--model", model_dir)
     assert result.exit_code == 1 and "exists" in result.stderr
+
+
+def test_demo_on_a_text_conditioned_latent_model(conditional_model):
+    """Latent models get Blended Latent Diffusion too; a text model samples and inpaints with the prompt."""
+    from inpaintkit.demo import demo_methods, make_demo
+
+    methods = demo_methods(conditional_model)
+    assert "blended-latent" in methods and "combine-image" in methods
+    calls = conditional_model.network_calls
+    grid = make_demo(conditional_model, rows=2, steps=2, cell=32, device="cpu", progress=False, prompt="a red cube")
+    assert grid.width > (2 + len(methods)) * 34 and grid.height > 2 * 34
+    assert conditional_model.network_calls - calls >= 2 * 2 * 2  # guidance 3: two branches per step
 
 
 def test_train_resumes_from_its_checkpoint(tmp_path):

@@ -22,7 +22,7 @@ from .data import CELEBA_CROP
 from .demo import make_demo
 from .io import Pair, check_writable, image_format, output_paths, pair_folders, save_image_atomic
 from .methods import METHODS, describe_options, get_method, make_options
-from .models import builtin_models, load_model
+from .models import builtin_models, model_summary
 from .problem import InpaintInputError, load_image, load_mask, to_pil
 from .train import TRAIN_PRESETS, UNET_PRESETS, TrainConfig, preset_config, train
 
@@ -238,15 +238,13 @@ def models_command():
         if not builtins:
             typer.echo("no built-in models installed; pass a diffusers folder or hub id with --model")
         for name, folder in builtins.items():
-            model = load_model(folder)
-            info = model.info
-            facts = [f"{model.resolution}x{model.resolution} {model.space}",
-                     "text-conditioned" if model.is_conditional else "unconditional",
-                     f"{model.parameter_count():,} parameters"]
-            if "training_steps" in info:
-                facts.append(f"{info['training_steps']} training steps")
-            if "fid" in info:
-                facts.append(_format_fid(info["fid"]))
+            m = model_summary(folder)
+            facts = [f"{m['resolution']}x{m['resolution']} {m['space']}", m["conditioning"],
+                     f"{m['parameters']:,} parameters"]
+            if m["training_steps"] is not None:
+                facts.append(f"{m['training_steps']} training steps")
+            if m["fid"] is not None:
+                facts.append(_format_fid(m["fid"]))
             typer.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}: {', '.join(facts)}")
 
 
@@ -254,23 +252,29 @@ def models_command():
 def demo_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the grid.")] = Path("demo.png"),
     model: Annotated[str, typer.Option(help="Model to sample and inpaint with.")] = DEFAULT_MODEL,
-    rows: Annotated[int, typer.Option(min=1, help="Faces (one mask shape each).")] = 3,
+    rows: Annotated[int, typer.Option(min=1, help="Sampled images (one mask shape each).")] = 3,
     steps: Annotated[int, typer.Option(min=1, help="Denoising steps.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    prompt: Annotated[Optional[str], typer.Option(
+        help="Text-conditioned models: the prompt of every row [default: the model's class captions in turn].",
+        show_default=False)] = None,
+    guidance_scale: Annotated[float, typer.Option(help="Text-conditioned models: classifier-free guidance.")] = 3.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[Device, typer.Option(help="Where to run the model.")] = Device.auto,
 ):
-    """Compare methods on sampled faces, offline.
+    """Compare methods on sampled images, offline.
 
-    Samples faces from the model, masks part of each, inpaints them with several methods and writes
-    one labelled grid: original, masked input, one column per method.
+    Samples images from the model (faces from the default one), masks part of each, inpaints them with
+    every baseline made for the model's space and writes one labelled grid: original, masked input,
+    one column per method. Text-conditioned models sample and inpaint with a prompt per row.
     """
     with user_errors():
         image_format(output)
         if output.exists() and not overwrite:
             raise InpaintInputError(f"output {output} exists (use --overwrite to replace it)")
         check_writable(output)
-        grid = make_demo(model, rows=rows, steps=steps, seed=seed, device=pick_device(device))
+        grid = make_demo(model, rows=rows, steps=steps, seed=seed, device=pick_device(device), prompt=prompt,
+                         guidance_scale=guidance_scale)
         save_image_atomic(grid, output)
         typer.echo(f"wrote {output}", err=True)
 
@@ -297,6 +301,12 @@ def train_command(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="[default: 32]", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.  [default: 0.0003]",
                                                 show_default=False)] = None,
+    hflip: Annotated[Optional[bool], typer.Option(
+        "--hflip/--no-hflip", help="Mirror half of the samples (latent models: encode the mirrored images "
+        "too, twice the encoding).  [default: on]", show_default=False)] = None,
+    max_images: Annotated[Optional[int], typer.Option(
+        min=1, help="Train on the first N images of an image folder (sorted by name) only.  [default: all]", show_default=False)]
+    = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints and model exports.")]
     = 500,
     seed: Annotated[int, typer.Option()] = 0,
@@ -315,7 +325,8 @@ def train_command(
     """
     with user_errors():
         given = dict(data=data and str(data), resolution=resolution, crop=crop, architecture=architecture,
-                     steps=steps, batch_size=batch_size, lr=lr, cache_dir=cache_dir and str(cache_dir))
+                     steps=steps, batch_size=batch_size, lr=lr, hflip=hflip, max_images=max_images,
+                     cache_dir=cache_dir and str(cache_dir))
         settings = {k: v for k, v in given.items() if v is not None}
         if crop == 0:
             settings["crop"] = None
@@ -360,6 +371,9 @@ def bench_command(
                                                 show_default=False)] = None,
     fid_reference: Annotated[Optional[list[Path]], typer.Option(
         help="FID/KID reference folder (repeatable) [default: the ground truth].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        min=1, help="Images of one method inpainted together (each gets the noise it gets alone).  [default: 1]",
+        show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to run the model.")] = Device.auto,
 ):
     """Benchmark methods on an image folder and mask sets; resumable, and sharded under torchrun or
@@ -375,7 +389,7 @@ def bench_command(
             images=[str(p) for p in images] if images else None, masks=masks or None, n_images=n,
             seeds=seed or None, mask_seed=mask_seed, resolution=resolution,
             crop=crop, fid_reference=[str(p) for p in fid_reference]
-            if fid_reference else None, device=pick_device(device))
+            if fid_reference else None, batch_size=batch_size, device=pick_device(device))
         if crop == 0:
             cfg.crop = None
         typer.echo(f"wrote {run_bench(cfg, out)}", err=True)

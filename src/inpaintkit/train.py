@@ -144,6 +144,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     hflip: bool = True
+    max_images: int | None = None  # train on the first n images only (sorted by name); None: all
     device: str = "auto"
     schedule: dict = field(default_factory=lambda: ScheduleConfig().to_dict())
     vae: dict | None = None  # latent model: the autoencoder, as inpaintkit.json names it
@@ -258,7 +259,7 @@ def load_training_data(cfg: TrainConfig, out: Path, device: torch.device, progre
         return _latent_data(cfg, cache_dir / "latents.safetensors", device, progress)
     if cfg.text_encoder is not None:
         return _captioned_data(cfg, cache_dir / "prompts.safetensors", device, progress)
-    return TrainingData(load_image_tensor(list_images(cfg.data), cfg.resolution, cfg.crop, progress=progress))
+    return TrainingData(load_image_tensor(list_images(cfg.data)[:cfg.max_images], cfg.resolution, cfg.crop, progress=progress))
 
 
 def _latent_data(cfg: TrainConfig, cache: Path, device: torch.device, progress: bool) -> TrainingData:
@@ -267,8 +268,9 @@ def _latent_data(cfg: TrainConfig, cache: Path, device: torch.device, progress: 
     so the cache can travel to a training machine without them."""
     from .taesd import load_vae_reference
 
-    expect = {"resolution": cfg.resolution, "crop": cfg.crop, "vae": cfg.vae, "hflip": cfg.hflip}
-    paths = list_images(cfg.data) if Path(cfg.data).is_dir() or not cache.exists() else None
+    expect = {"resolution": cfg.resolution, "crop": cfg.crop, "vae": cfg.vae, "hflip": cfg.hflip,
+              "max_images": cfg.max_images}
+    paths = list_images(cfg.data)[:cfg.max_images] if Path(cfg.data).is_dir() or not cache.exists() else None
     if paths is not None:
         expect["images"] = hashlib.sha1("\n".join(p.name for p in paths).encode()).hexdigest()
     if not cache.exists():
