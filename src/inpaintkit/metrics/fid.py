@@ -6,6 +6,7 @@ network's input range [-1, 0.9921875]; features are the 2048-d pool activations.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +74,32 @@ def _covariance_factor(feats: np.ndarray) -> np.ndarray:
     return v * np.sqrt(np.clip(w, 0, None))
 
 
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two feature sets (FID, Eq. 6 of Heusel et al.).
+@dataclass
+class FeatureStats:
+    """What FID needs of a feature set, to compute once and keep (a reference set's statistics): the
+    mean, a factor L of the covariance (L L^T = S, see :func:`_covariance_factor`) and the count."""
+
+    mean: np.ndarray
+    factor: np.ndarray
+    count: int
+
+    @classmethod
+    def of(cls, feats: np.ndarray) -> "FeatureStats":
+        feats = np.asarray(feats, np.float64)
+        return cls(feats.mean(0), _covariance_factor(feats), len(feats))
+
+
+def frechet_distance(feats_a: np.ndarray | FeatureStats, feats_b: np.ndarray | FeatureStats) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two feature sets, or their
+    :class:`FeatureStats` (FID, Eq. 6 of Heusel et al.).
 
     Tr (S_a S_b)^(1/2) is the sum of the square roots of the eigenvalues of S_a S_b, which are the
     squared singular values of L_a^T L_b for any factors S = L L^T: a small SVD instead of the
     2048x2048 matrix square root (exact, and seconds faster per FID)."""
-    feats_a, feats_b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
-    l_a, l_b = _covariance_factor(feats_a), _covariance_factor(feats_b)
-    trace_sqrt = np.linalg.svd(l_a.T @ l_b, compute_uv=False).sum()
-    mean_term = np.square(feats_a.mean(0) - feats_b.mean(0)).sum()
-    return float(mean_term + np.square(l_a).sum() + np.square(l_b).sum() - 2 * trace_sqrt)
+    a, b = (x if isinstance(x, FeatureStats) else FeatureStats.of(x) for x in (feats_a, feats_b))
+    trace_sqrt = np.linalg.svd(a.factor.T @ b.factor, compute_uv=False).sum()
+    mean_term = np.square(a.mean - b.mean).sum()
+    return float(mean_term + np.square(a.factor).sum() + np.square(b.factor).sum() - 2 * trace_sqrt)
 
 
 def kernel_inception_distance(feats_a: np.ndarray, feats_b: np.ndarray, subsets: int = 100,
