@@ -318,12 +318,14 @@ def _run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
         with torch.no_grad():
             roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
         return masked + mask * roundtrip, 0.0, 0.0
-    before = (model.network_calls, model.backward_calls) if model is not None else (0, 0)
+    def counts() -> tuple[int, int]:
+        return (model.network_calls, model.backward_calls) if model is not None else (0, 0)
+
+    before = counts()
     seeds = [derived_seed(item.seed, item.image_index) for item in batch]
     out = inpainter.batch(masked, mask, seeds, method=method.name, progress=False, **method.options)
-    if model is None:
-        return out, 0.0, 0.0
-    return out, (model.network_calls - before[0]) / len(batch), (model.backward_calls - before[1]) / len(batch)
+    forward, backward = (after - start for after, start in zip(counts(), before))
+    return out, forward / len(batch), backward / len(batch)
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
