@@ -89,6 +89,24 @@ def test_rerun_with_another_config_is_refused(assets, reference_run):
         run_bench(BenchConfig.from_dict(config(assets, seeds=[5])), out, progress=False)
 
 
+def test_rerun_may_add_methods(assets, tmp_path):
+    out = tmp_path / "run"
+    first = config(assets, seeds=[0], masks=["thick"])
+    run_bench(BenchConfig.from_dict(first), out, progress=False)
+    before = {json.loads(line)["key"]: line for line in (out / "manifest.jsonl").read_text().splitlines()}
+    added = {"name": "combine-noisy", "options": {"steps": 2}}
+    manifest = run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"], methods=[added])), out,
+                         progress=False)
+    assert [m.label for m in RunDir(out).read_config().methods] == ["COPY", "GREYFILL", "combine-image",
+                                                                   "combine-noisy"]
+    after = {json.loads(line)["key"]: line for line in manifest.read_text().splitlines()}
+    assert len(after) == len(before) + 3 and all(after[k] == line for k, line in before.items())  # old rows untouched
+    changed = {"name": "combine-image", "options": {"steps": 4}}  # a recorded row with other options
+    with pytest.raises(InpaintInputError, match="another configuration"):
+        run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"], methods=[changed])), out,
+                  progress=False)
+
+
 def test_kill_and_resume(assets, reference_run, tmp_path):
     cfg = config(assets, methods=["copy", "greyfill", {"name": "combine-image", "options": {"steps": 40}}])
     out = tmp_path / "run"

@@ -58,6 +58,10 @@ def test_load_sd_folder_matches_the_model_it_was_saved_from(sd_folder, condition
     assert z.shape == model.latent_shape(2) == (2, 4, 4, 4)
     out = model.decode(z)
     assert out.shape == pixels.shape and out.abs().max() <= 1
+    conv = next(m for m in model.vae.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the fast layout on CPU
+    with torch.no_grad():  # the same numbers as the contiguous-layout model it was saved from
+        torch.testing.assert_close(out, conditional_model.decode(z), atol=1e-5, rtol=1e-4)
     cond, ref_cond = model.condition(["a red door", "grass"]), conditional_model.condition(["a red door", "grass"])
     assert torch.equal(cond.embeds, ref_cond.embeds)
     with torch.no_grad():

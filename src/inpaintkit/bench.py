@@ -252,16 +252,26 @@ EXECUTION_SETTINGS = ("device", "batch_size")  # how a run is computed, not what
 
 
 def _write_config(run: RunDir, cfg: BenchConfig) -> None:
-    """Record the config, or check that the folder's recorded one is the same run."""
-    new = {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_SETTINGS}
+    """Record the config, or check that the folder's recorded one is the same run. A rerun may add
+    methods (new rows of the same table: recorded after the old ones); every other setting, and every
+    method it shares a label with, must match."""
+    new = json.loads(json.dumps({k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_SETTINGS}))
+    record = cfg.to_dict()
     if run.config.is_file():
-        old = {k: v for k, v in json.loads(run.config.read_text()).items() if k not in EXECUTION_SETTINGS}
-        if old != json.loads(json.dumps(new)):
+        recorded = json.loads(run.config.read_text())
+        old = {k: v for k, v in recorded.items() if k not in EXECUTION_SETTINGS}
+        old_methods = {m["label"]: m for m in old.pop("methods")}
+        new_methods = new.pop("methods")
+        if old != new or any(old_methods.get(m["label"], m) != m for m in new_methods):
             raise InpaintInputError(f"{run.root} holds a run with another configuration; use a new folder")
-        return
+        added = [m for m in new_methods if m["label"] not in old_methods]
+        if not added:
+            return
+        record = {**recorded, "methods": [*old_methods.values(), *added]}
+        run.manifest.unlink(missing_ok=True)  # merged again once the new rows are done
     run.root.mkdir(parents=True, exist_ok=True)
     tmp = run.config.with_name(f".config.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, run.config)
 
 
