@@ -433,8 +433,6 @@ def main(argv=None, inception=None) -> dict:
     args.batch = args.batch or kind.batch
     inception = inception or InceptionFeatures()
 
-    timing = model_speed(model, kind.prompts[0] if kind.prompts else None, steps=SPEED_STEPS)
-    ms, s_image = timing["ms_per_call"], timing["s_per_image"]
     for file, g in kind.grids:
         per_row = args.grid_columns
         prompts = [p for p in kind.prompts for _ in range(per_row)] if kind.prompts else None
@@ -442,11 +440,14 @@ def main(argv=None, inception=None) -> dict:
         rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
         save_image_atomic(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
 
-    reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
-    floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
     prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
     samples = generate(model, args.samples, args.steps, args.batch, prompts)
-    fid = frechet_distance(features(samples, args.samples, inception, "FID samples"), reference)
+    sample_features = features(samples, args.samples, inception, "FID samples")
+    reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
+    floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
+    fid = frechet_distance(sample_features, reference)
+    timing = model_speed(model, kind.prompts[0] if kind.prompts else None, steps=SPEED_STEPS)
+    ms, s_image = timing["ms_per_call"], timing["s_per_image"]
     m = dict(fid=fid, fid_floor=frechet_distance(floor, reference), reference=reference_text, floor=floor_text,
              ms_per_call=ms, s_per_image=s_image, threads=torch.get_num_threads())
 

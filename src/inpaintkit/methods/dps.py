@@ -13,7 +13,9 @@ pixels, through the decoder. The norm is per sample; DPS applies no paste-back o
 
 The default ``zeta`` = 5 comes from a sweep on our 32 px face model (100 steps, 8 faces, thick
 masks; docs/gradpaint.md): LPIPS falls from zeta = 1 to 5 and is flat after, while the error of the
-raw output on the known pixels is lowest at 2 and grows quickly past 5.
+raw output on the known pixels is lowest at 2 and grows quickly past 5. It does not carry over to
+latent models, whose residual is over the decoded pixels: on the 256 px latent face model, zeta = 1
+(swept over 0.3, 1, 3; benchmarks/configs/dps-latent-zeta.yaml).
 """
 from __future__ import annotations
 
