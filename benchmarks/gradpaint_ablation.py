@@ -41,7 +41,7 @@ from inpaintkit.methods import get_method, make_options
 from inpaintkit.methods.gradpaint import alignment_loss, masked_mse
 from inpaintkit.metrics import color_distance
 from inpaintkit.models import load_model
-from inpaintkit.sampling import Task
+from inpaintkit.sampling import Task, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 FIG2_PERCENTS = (0, 10, 20, 30, 45, 60, 80, 100)
@@ -176,11 +176,16 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="timing group: runs per method")
     p.add_argument("--figures", default=str(ROOT / "docs"), help="folder for the PNGs ('' for none)")
     p.add_argument("--fig2-faces", type=int, default=2, help="faces in the Fig. 2 figure (0: no figure)")
+    p.add_argument("--inputs", choices=("celeba", "samples"), default="celeba",
+                   help="held-out CelebA test faces, or the model's own samples (figures free to redistribute)")
     args = p.parse_args()
 
     torch.set_num_threads(1)
     model = load_model(args.model)
-    images = load_faces(args.faces, model.resolution)
+    if args.inputs == "celeba":
+        images = load_faces(args.faces, model.resolution)
+    else:
+        images = sample(model, args.faces, args.steps, torch.Generator().manual_seed(args.seed + 1))
     masks = torch.cat([mask_from_name(args.masks, model.resolution, i) for i in range(args.faces)])
     try:
         from inpaintkit.metrics import LPIPS
