@@ -343,6 +343,8 @@ def train_command(name: str, cfg: dict, steps: int) -> str:
             words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
     if cfg.get("hflip", True) != base["hflip"]:
         words.append("--hflip" if cfg["hflip"] else "--no-hflip")
+    if cfg.get("bf16") is not None:
+        words.append("--bf16" if cfg["bf16"] else "--no-bf16")
     return " ".join(words)
 
 

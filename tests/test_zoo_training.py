@@ -252,6 +252,14 @@ def test_time_limit_stops_with_a_checkpoint(labelled_tar, tmp_path):
     assert json.loads((folder / "inpaintkit.json").read_text())["training_steps"] == 1
 
 
+def test_bf16_autocast_on_cpu_trains_fp32_weights_with_bf16_arithmetic(labelled_tar, tmp_path):
+    runs = {bf16: torch.load(train(text_config(labelled_tar, tmp_path / str(bf16), steps=2, bf16=bf16),
+                                   progress=False).parent / "checkpoint.pt", weights_only=False)
+            for bf16 in (False, True)}
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in runs[True]["unet"].values())
+    assert any(not torch.equal(runs[True]["unet"][k], v) for k, v in runs[False]["unet"].items())
+
+
 def test_text_architectures_need_a_text_encoder():
     assert is_text_architecture("text32") and not is_text_architecture("latent32")
     with pytest.raises(ValueError, match="text encoder"):
@@ -284,11 +292,12 @@ def test_cli_trains_a_preset_with_overrides(labelled_tar, tmp_path):
                    {"prompts": prompts, "text_encoder": MINILM})
     args = ["train", "--preset", "cifar10-text", "--out", tmp_path / "run", "--data", labelled_tar,
             "--architecture", "tiny-text", "--resolution", 16, "--steps", 2, "--batch-size", 2,
-            "--cache-dir", tmp_path / "cache", "--device", "cpu"]
+            "--cache-dir", tmp_path / "cache", "--device", "cpu", "--bf16"]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "train_config.json").read_text())
-    assert (config["architecture"], config["steps"], config["lr"], config["cond_dropout"]) == ("tiny-text", 2, 2e-4, 0.1)
+    assert (config["architecture"], config["steps"], config["lr"], config["cond_dropout"], config["bf16"]) == (
+        "tiny-text", 2, 2e-4, 0.1, True)
     info = json.loads((tmp_path / "run" / "model" / "inpaintkit.json").read_text())
     assert info["text_encoder"] == MINILM and info["training_steps"] == 2
     result = CliRunner().invoke(app, ["train", "--preset", "celeba-1024", "--out", str(tmp_path / "x")])

@@ -316,6 +316,9 @@ def train_command(
         min=0, help="Stop after this many minutes, with a checkpoint (run again to go on).", show_default=False)]
     = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    bf16: Annotated[Optional[bool], typer.Option(
+        "--bf16/--no-bf16", help="bf16 autocast of the U-Net (weights, optimiser and loss stay fp32); about "
+        "1.8x faster on CPUs with AVX512-BF16 or AMX.  [default: on CUDA only]", show_default=False)] = None,
 ):
     """Train a diffusion model: unconditional on a folder of images, or a built-in model's recipe.
 
@@ -326,7 +329,7 @@ def train_command(
     with user_errors():
         given = dict(data=data and str(data), resolution=resolution, crop=crop, architecture=architecture,
                      steps=steps, batch_size=batch_size, lr=lr, hflip=hflip, max_images=max_images,
-                     cache_dir=cache_dir and str(cache_dir))
+                     cache_dir=cache_dir and str(cache_dir), bf16=bf16)
         settings = {k: v for k, v in given.items() if v is not None}
         if crop == 0:
             settings["crop"] = None
