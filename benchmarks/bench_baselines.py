@@ -26,6 +26,7 @@ seeded CPU generator): time ratio ours / theirs (target <= 1.0), then outputs.
 
 Defaults (batch 1, 2 images, 50 steps, j = r = 5) take about 2-3 minutes on 2 CPU cores. The
 paper's setting: ``--steps 250 --jump-length 10 --jump-n-sample 10``; more images: ``--images 100``.
+``--quick``: tiny random models and images, a few steps (the test suite runs it).
 """
 from __future__ import annotations
 
@@ -36,16 +37,18 @@ from pathlib import Path
 
 import torch
 
-from inpaintkit.data import list_images, load_image_tensor
-from inpaintkit.masks import mask_from_name
+from inpaintkit.core.env import pick_device
+from inpaintkit.core.schedule import LATENT_SCHEDULE, NoiseSchedule
+from inpaintkit.data.images import list_images, load_image_tensor
+from inpaintkit.data.masks import mask_from_name
 from inpaintkit.methods import get_method, make_options
-from inpaintkit.models import DiffusionModel, builtin_models, load_model
+from inpaintkit.models import Autoencoder, DiffusionModel, builtin_models, load_model
+from inpaintkit.nets.unets import build_unet
 from inpaintkit.sampling import Task
-from inpaintkit.schedule import NoiseSchedule
-from inpaintkit.tiny import LATENT_SCHEDULE, tiny_vae
-from inpaintkit.train import build_unet, pick_device
+from inpaintkit.testing.images import smooth_image
+from inpaintkit.testing.tiny import tiny_pixel_model, tiny_vae
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "celeba" / "test"
+DATA = "data:celeba/test"
 
 
 def sync(device):
@@ -70,8 +73,11 @@ def forward_seconds(model: DiffusionModel, batch: int, reps: int = 20) -> float:
     return statistics.median(timed(lambda: model.unet(x, t), model.device)[1] for _ in range(reps))
 
 
-def inputs(resolution: int, n: int, masks: str, device):
-    images = load_image_tensor(list_images(DATA)[:n], resolution, progress=False).to(device)
+def inputs(resolution: int, n: int, masks: str, device, quick: bool = False):
+    if quick:
+        images = smooth_image(resolution, batch=n).to(device)
+    else:
+        images = load_image_tensor(list_images(DATA)[:n], resolution, progress=False).to(device)
     return images, torch.cat([mask_from_name(masks, resolution, seed=i) for i in range(n)]).to(device)
 
 
@@ -80,6 +86,11 @@ def run_method(model, name: str, image, mask, seed: int, options: dict):
     task = Task.create(model, image, mask, torch.Generator().manual_seed(seed), progress=False)
     with torch.no_grad():
         return get_method(name).fn(model, task, make_options(name, options), None).clamp(-1, 1)
+
+
+def run_classical(name: str, image, mask):
+    fn, opts = get_method(name).fn, make_options(name)
+    return fn(None, Task.create(None, image, mask, torch.Generator(), progress=False), opts)
 
 
 def bench_model_method(model, name, images, mask, batch, options, forward):
@@ -93,9 +104,10 @@ def bench_model_method(model, name, images, mask, batch, options, forward):
     return seconds / n, model.network_calls / n, ratio
 
 
-def latent_stand_in(device) -> DiffusionModel:
-    unet = build_unet("face32", 32, channels=4)
-    model = DiffusionModel(unet.eval(), NoiseSchedule(LATENT_SCHEDULE), vae=tiny_vae(), name="latent stand-in")
+def latent_stand_in(device, quick: bool = False) -> DiffusionModel:
+    unet = build_unet("tiny" if quick else "face32", 4 if quick else 32, channels=4)
+    model = DiffusionModel(unet.eval(), NoiseSchedule(LATENT_SCHEDULE), autoencoder=Autoencoder(tiny_vae()),
+                           name="latent stand-in")
     return model.to(device)
 
 
@@ -122,7 +134,7 @@ def hole_mean(diff, mask):
     return ((diff.abs() * mask).sum() / (mask.sum() * diff.shape[1])).item()
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="faces-32", help="built-in name or diffusers folder (default: faces-32)")
     p.add_argument("--latent-model", default=None, help="latent model for blended-latent (default: a timing stand-in)")
@@ -134,18 +146,21 @@ def main():
     p.add_argument("--masks", default="thick", help="mask set (inpaintkit.masks.MASK_SETS)")
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=3, help="timed ours/theirs pairs per image (median ratio)")
-    args = p.parse_args()
-    if args.model not in builtin_models() and not Path(args.model).exists():
+    p.add_argument("--quick", action="store_true", help="tiny random models and images, 4 steps")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.jump_length, args.jump_n_sample, args.repeats, args.images = 4, 2, 2, 1, 2
+    elif args.model not in builtin_models() and not Path(args.model).exists():
         raise SystemExit(f"model {args.model!r} is neither installed nor a folder: pass --model PATH")
     device = pick_device(args.device)
-    model = load_model(args.model, device=device)
+    model = tiny_pixel_model(16).to(device) if args.quick else load_model(args.model, device=device)
     rp = dict(steps=args.steps, jump_length=args.jump_length, jump_n_sample=args.jump_n_sample, eta=1.0)
-    images, mask = inputs(model.resolution, args.images, args.masks, device)
+    images, mask = inputs(model.resolution, args.images, args.masks, device, args.quick)
     forward = forward_seconds(model, args.batch)
     print(f"model {args.model}: {model.space}, {model.resolution} px, T = {model.schedule.num_train_timesteps}, "
           f"{model.dtype}, {device}, {torch.get_num_threads()} threads; one forward at batch {args.batch}: "
           f"{forward * 1e3:.1f} ms")
-    print(f"{args.images} CelebA test images, '{args.masks}' masks, batch {args.batch}; "
+    print(f"{args.images} {'random' if args.quick else 'CelebA test'} images, '{args.masks}' masks, batch {args.batch}; "
           f"repaint: steps {args.steps}, jump_length {args.jump_length}, jump_n_sample {args.jump_n_sample}, eta 1")
     print(f"\n{'method':16}{'s/image':>10}{'calls/image':>13}{'time/(calls x fwd)':>20}")
     for name, options in (("combine-noisy", dict(steps=args.steps)), ("combine-image", dict(steps=args.steps)),
@@ -153,17 +168,16 @@ def main():
         s, calls, ratio = bench_model_method(model, name, images, mask, args.batch, options, forward)
         print(f"{name:16}{s:10.3f}{calls:13.0f}{ratio:20.3f}")
 
-    latent = load_model(args.latent_model, device=device) if args.latent_model else latent_stand_in(device)
-    l_images, l_mask = inputs(latent.resolution, args.images, args.masks, device)
+    latent = load_model(args.latent_model, device=device) if args.latent_model else latent_stand_in(device, args.quick)
+    l_images, l_mask = inputs(latent.resolution, args.images, args.masks, device, args.quick)
     l_forward = forward_seconds(latent, args.batch)
     s, calls, ratio = bench_model_method(latent, "blended-latent", l_images, l_mask, args.batch,
                                          dict(steps=args.steps, mask_dilation=1), l_forward)
     print(f"{'blended-latent':16}{s:10.3f}{calls:13.0f}{ratio:20.3f}   ({latent.name}, {latent.resolution} px, "
           f"forward {l_forward * 1e3:.1f} ms, mask_dilation 1)")
     for name in ("opencv-telea", "opencv-ns"):
-        fn, opts = get_method(name).fn, make_options(name)
-        fn(None, images[:1].cpu(), mask[:1].cpu(), opts)  # warm-up
-        s = sum(timed(lambda: fn(None, images[i:i + 1].cpu(), mask[i:i + 1].cpu(), opts), device)[1]
+        run_classical(name, images[:1].cpu(), mask[:1].cpu())  # warm-up
+        s = sum(timed(lambda: run_classical(name, images[i:i + 1].cpu(), mask[i:i + 1].cpu()), device)[1]
                 for i in range(len(images))) / len(images)
         print(f"{name:16}{s:10.4f}{0:13d}{'-':>20}")
 

@@ -1,6 +1,7 @@
 """Throughput of the learned metrics: images per second for LPIPS (AlexNet, VGG) and Inception features.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_metrics.py --threads 2 --size 32 --size 256
+    python benchmarks/bench_metrics.py --quick     # 2 small images, one repeat
 
 Each measurement runs one warm-up batch, then times ``--repeats`` batches of ``--batch`` images
 (an LPIPS "image" is one pair). Inception resizes every input to 299x299, so its cost barely
@@ -14,7 +15,7 @@ import time
 
 import torch
 
-from inpaintkit.metrics import LPIPS, InceptionFeatures
+from inpaintkit.evaluation.metrics import LPIPS, InceptionFeatures
 
 
 def images_per_second(fn, batch: int, repeats: int) -> float:
@@ -25,14 +26,17 @@ def images_per_second(fn, batch: int, repeats: int) -> float:
     return batch * repeats / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, action="append", help="image side (repeatable); default 32")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.threads, args.size, args.batch, args.repeats = torch.get_num_threads(), [32], 2, 1
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     nets = {"lpips-alex": LPIPS("alex", args.device), "lpips-vgg": LPIPS("vgg", args.device)}

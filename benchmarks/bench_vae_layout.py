@@ -2,6 +2,7 @@
 decode and for a decode with its backward pass (DPS-latent's per-step extra), best of 4, alternated.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_vae_layout.py [--model faces-256-latent]
+    python benchmarks/bench_vae_layout.py --quick     # the tiny test autoencoder
 """
 from __future__ import annotations
 
@@ -23,11 +24,17 @@ def best_of(fn, repeats: int = 4) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="faces-256-latent", help="a latent model (built-in name or folder)")
-    args = p.parse_args()
-    model = load_model(args.model, dtype=torch.float32)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    if args.quick:
+        from inpaintkit.testing.tiny import tiny_latent_model
+
+        model, args.model = tiny_latent_model(32), "tiny-latent"
+    else:
+        model = load_model(args.model, dtype=torch.float32)
     z = torch.randn(model.latent_shape(1), generator=torch.Generator().manual_seed(0))
     target = torch.zeros(1, 3, model.resolution, model.resolution)
 
@@ -41,7 +48,7 @@ def main() -> None:
 
     print(f"{args.model}: {torch.get_num_threads()} threads, decode to {model.resolution} px")
     for layout in ("contiguous_format", "channels_last") * 2:
-        model.vae.to(memory_format=getattr(torch, layout))
+        model.autoencoder.vae.to(memory_format=getattr(torch, layout))
         print(f"{layout:18s} decode {best_of(decode):.3f} s   decode + backward {best_of(decode_backward):.3f} s")
 
 

@@ -32,14 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from inpaintkit.data import center_crop_resize, list_images
-from inpaintkit.grid import image_grid
-from inpaintkit.masks import mask_from_name
+from inpaintkit.data.images import load_image_tensor, list_images
+from inpaintkit.data.masks import mask_from_name
+from inpaintkit.evaluation.grid import image_grid
+from inpaintkit.evaluation.metrics import color_distance
 from inpaintkit.methods import get_method, make_options
 from inpaintkit.methods.gradpaint import alignment_loss, masked_mse
-from inpaintkit.metrics import color_distance
 from inpaintkit.models import load_model
 from inpaintkit.sampling import Task, sample
 
@@ -61,9 +60,7 @@ def rows(groups: list[str]) -> list[tuple[str, str, dict]]:
 
 
 def load_faces(n: int, resolution: int) -> torch.Tensor:
-    paths = list_images(ROOT.parent / "shared" / "data" / "celeba" / "test")[:n]
-    arrays = [np.asarray(center_crop_resize(Image.open(p).convert("RGB"), resolution)) for p in paths]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return load_image_tensor(list_images("data:celeba/test")[:n], resolution, progress=False)
 
 
 def run(model, method: str, options: dict, images, masks, seed: int, steps: int, callback=None):
@@ -75,15 +72,15 @@ def run(model, method: str, options: dict, images, masks, seed: int, steps: int,
     trace = {"norm": [], "known_mse": []}
     observing = 0.0
 
-    def observe(i, t, x_t, x0):
+    def observe(step):
         nonlocal observing
         start = time.perf_counter()
         with torch.no_grad():
-            x0_hat = model.predict(x_t, t).x0
+            x0_hat = model.predict(step.x_t, step.t).x0
         trace["known_mse"].append(masked_mse(x0_hat, task).mean().item())
-        trace["norm"].append(x_t.flatten(1).norm(dim=1).mean().item())
+        trace["norm"].append(step.x_t.flatten(1).norm(dim=1).mean().item())
         if callback:
-            callback(i, x0_hat, x0)
+            callback(step.i, x0_hat, step.x0)
         observing += time.perf_counter() - start
 
     model.network_calls = model.backward_calls = 0
@@ -165,7 +162,7 @@ def fig2(model, images, masks, seed, steps, path: Path):
     print(f"wrote {path}")
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="faces-32", help="a built-in model name or a model folder")
     p.add_argument("--faces", type=int, default=8)
@@ -178,19 +175,26 @@ def main():
     p.add_argument("--fig2-faces", type=int, default=2, help="faces in the Fig. 2 figure (0: no figure)")
     p.add_argument("--inputs", choices=("celeba", "samples"), default="celeba",
                    help="held-out CelebA test faces, or the model's own samples (figures free to redistribute)")
-    args = p.parse_args()
+    p.add_argument("--quick", action="store_true", help="the tiny test model, 2 faces, 4 steps, no figures")
+    args = p.parse_args(argv)
+    if args.quick:
+        from inpaintkit.testing.tiny import tiny_pixel_model
 
-    torch.set_num_threads(1)
-    model = load_model(args.model)
+        args.faces, args.steps, args.repeats, args.figures, args.inputs = 2, 4, 1, "", "samples"
+        args.groups = "readings,fast,dps,timing"
+        model = tiny_pixel_model(16)
+    else:
+        torch.set_num_threads(1)
+        model = load_model(args.model)
     if args.inputs == "celeba":
         images = load_faces(args.faces, model.resolution)
     else:
         images = sample(model, args.faces, args.steps, torch.Generator().manual_seed(args.seed + 1))
     masks = torch.cat([mask_from_name(args.masks, model.resolution, i) for i in range(args.faces)])
     try:
-        from inpaintkit.metrics import LPIPS
+        from inpaintkit.evaluation.metrics import LPIPS
 
-        lpips = LPIPS("alex")
+        lpips = LPIPS("alex") if model.resolution >= 31 else None
     except ImportError:
         lpips = None
     print(f"model {args.model} ({model.info.get('training_steps', '?')} training steps), {args.faces} faces, "

@@ -20,16 +20,18 @@ what they were computed from) are cached in ``--stats-cache``, so reruns featuri
 ``--samples`` and ``--reference-limit`` shrink a run; the counts used are written into the card.
 The training figures come from the run's ``train_config.json`` (next to MODEL_DIR, or ``--train-config``).
 Results: MODEL_DIR/inpaintkit.json (read by ``inpaintkit models``), README.md and the sample grids.
+``--quick`` writes the card of a tiny text-conditioned model on tiny data in a temporary folder (the test
+suite runs it).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
-import os
 import re
 import tarfile
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -37,18 +39,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from inpaintkit.data import SHARED_DIR, list_images, load_image_tensor, load_labelled_images
-from inpaintkit.grid import image_grid
-from inpaintkit.io import save_image_atomic
-from inpaintkit.metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
+from inpaintkit.core.env import find_local
+from inpaintkit.core.files import save_image, write_json, write_text
+from inpaintkit.data.images import list_images, load_image_tensor, load_labelled_images, resolve_data
+from inpaintkit.evaluation.fidstats import FeatureCache
+from inpaintkit.evaluation.grid import image_grid
+from inpaintkit.evaluation.metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
+from inpaintkit.evaluation.speed import model_speed
 from inpaintkit.models import DiffusionModel, load_folder
 from inpaintkit.sampling import sample
-from inpaintkit.speed import model_speed
-from inpaintkit.taesd import local_copy
 from inpaintkit.train import TRAIN_PRESETS, TrainConfig, preset_config
 
-CELEBA = SHARED_DIR / "data" / "celeba"
-CIFAR10 = SHARED_DIR / "data" / "cifar10" / "cifar10-images.tar.gz"
+CELEBA = "data:celeba"
+CIFAR10 = "data:cifar10/cifar10-images.tar.gz"
 SPEED_STEPS = 50  # the steps of ``s_per_image_50_steps_cpu2``
 FEATURE_BATCH = 50
 
@@ -111,7 +114,8 @@ def labelled_set(name: str, source: Path, split: str, resolution: int, limit: in
         return len(chosen), len(images), (chosen[i:i + FEATURE_BATCH].float().div(127.5).sub(1.0)
                                           for i in range(0, len(chosen), FEATURE_BATCH))
 
-    key = {"set": name, "source": str(Path(source).resolve()), "bytes": _size(source), "split": split,
+    source = resolve_data(source)
+    key = {"set": name, "source": str(source.resolve()), "bytes": _size(source), "split": split,
            "resolution": resolution, "limit": limit}
     return ImageSet(name, key, load)
 
@@ -133,24 +137,13 @@ def features(batches: Iterable[torch.Tensor], n: int, inception, desc: str) -> n
 
 
 def cached_stats(images: ImageSet, cache_dir: Path, inception) -> tuple[FeatureStats, str]:
-    """The set's Inception statistics and description, from ``cache_dir`` or computed and stored there."""
-    key = json.loads(json.dumps(images.key))
-    slug = re.sub(r"[^a-z0-9]+", "-", images.name.lower()).strip("-")[:40]
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(cache_dir).expanduser() / f"{slug}-{digest}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta["key"] == key:
-                return FeatureStats(z["mean"], z["factor"].astype(np.float64), meta["n"]), meta["description"]
-    n, total, batches = images.load()
-    stats = FeatureStats.of(features(batches, n, inception, images.name))
-    meta = {"key": key, "n": n, "total": total, "description": describe(images.name, n, total)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, mean=stats.mean, factor=stats.factor.astype(np.float32), meta=json.dumps(meta))
-    os.replace(tmp, path)
-    return stats, meta["description"]
+    """The set's Inception statistics and description, from the feature cache in ``cache_dir``."""
+    def compute():
+        n, total, batches = images.load()
+        return features(batches, n, inception, images.name), {"description": describe(images.name, n, total)}
+
+    feats, info = FeatureCache(cache_dir).get(images.name, images.key, compute)
+    return FeatureStats.of(feats), info["description"]
 
 
 # -- sampling ---------------------------------------------------------------------------------------
@@ -198,7 +191,7 @@ def schedule_text(model: DiffusionModel) -> str:
             f"{c.beta_start:g}..{c.beta_end:g}, T = {c.num_train_timesteps}")
     if c.prediction_type == "v_prediction":
         return f"{text}, no clipping; v as in Stable Diffusion 2 and Seamless Borders' Alg. 1: {V_PREDICTION_REASON}"
-    return f"{text}{', x0 clipped to [-1, 1]' if model.vae is None else ''} (DDPM, Ho et al. 2020)"
+    return f"{text}{', x0 clipped to [-1, 1]' if model.autoencoder is None else ''} (DDPM, Ho et al. 2020)"
 
 
 def faces_data(cfg: dict, resolution: int) -> str:
@@ -218,7 +211,7 @@ CELEBA_LICENCE = dict(licence="CelebA: non-commercial research only", licence_id
 def heldout_faces(data: Path, resolution: int, crop: int | None, limit: int | None, transform: Callable | None = None,
                   transform_key=None, prefix: str = "") -> ImageSet:
     """The 1,199 CelebA test+validation faces (the first ``limit``), optionally through ``transform``."""
-    paths = list_images(data / "test") + list_images(data / "validation")
+    paths = list_images(f"{data}/test") + list_images(f"{data}/validation")
     name = f"{prefix}held-out CelebA test+validation faces ({resolution}x{resolution}, central {crop} crop)"
     return face_set(name, paths, resolution, crop, limit, transform, transform_key)
 
@@ -245,7 +238,7 @@ def latent_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
     vae_name, local_name = ("TAESD" if hub_id == "madebyollin/taesd" else f"`{hub_id}`"), hub_id.rsplit("/", 1)[-1]
     round_trip = heldout_faces(args.data or CELEBA, res, crop, args.reference_limit,
                                transform=lambda x: model.decode(model.encode(x)),
-                               transform_key={"vae": model.info["vae"], "local": str(local_copy(hub_id))},
+                               transform_key={"vae": model.info["vae"], "local": str(find_local("weights", local_name))},
                                prefix=f"{vae_name} round trips of the ")
     flips = " (the mirror images encoded too)" if cfg.get("hflip", True) else ""
     return Kind(
@@ -257,9 +250,10 @@ def latent_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
         data=f"{faces_data(cfg, res)}, encoded once into {vae_name} latents{flips}", **CELEBA_LICENCE,
         tags="faces, latent-diffusion",
         space=(f"{vae_name} latents, {model.channels}x{side}x{side} ({model.vae_scale}x downsampling, scaling factor "
-               f"{model.vae.config.scaling_factor:g}). The autoencoder is not shipped: `inpaintkit.json` names it by "
+               f"{model.autoencoder.config.scaling_factor:g}). The autoencoder is not shipped: `inpaintkit.json` names it by "
                f"hub id (`\"vae\": {{\"hub_id\": \"{hub_id}\"}}`) and a local copy wins over the hub "
-               f"(`$INPAINTKIT_WEIGHTS/{local_name}` or `../shared/weights/{local_name}`)"),
+               f"(`$INPAINTKIT_WEIGHTS/{local_name}`, `~/.cache/inpaintkit/weights/{local_name}` or "
+               f"`shared/weights/{local_name}`)"),
         conditioning="none", grids=[("samples.png", 1.0)], grid_rows=4, grid_cell=128, batch=50,
         decoder=vae_name, note=cpu_note(model, cfg, args))
 
@@ -270,8 +264,8 @@ def class_names(prompts: list[str], template: str) -> list[str]:
     return [m.group(1) if (m := re.fullmatch(pattern, p)) else p for p in prompts]
 
 
-def training_split_size(source: Path) -> int:
-    source = Path(source)
+def training_split_size(source) -> int:
+    source = resolve_data(source)
     if source.is_dir():
         return sum(len(list_images(d)) for d in (source / "train").iterdir() if d.is_dir())
     with tarfile.open(source) as archive:
@@ -289,7 +283,7 @@ def text_cifar10(model: DiffusionModel, cfg: dict, args) -> Kind:
     return Kind(
         reference=labelled_set(f"CIFAR-10 test images ({res}x{res})", args.data or CIFAR10, "test", res,
                                args.reference_limit),
-        floor=labelled_set(f"CIFAR-10 training images ({res}x{res}, class-balanced)", Path(cfg["data"]), "train", res,
+        floor=labelled_set(f"CIFAR-10 training images ({res}x{res}, class-balanced)", cfg["data"], "train", res,
                            args.samples),
         floor_meaning="what a perfect model would score with as many samples",
         summary=(f"A text-conditioned pixel-space DDPM of {res}x{res} CIFAR-10 images: the U-Net cross-attends to "
@@ -392,16 +386,11 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         f"    {card_command}", ""])
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # -- main -------------------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", type=Path)
+    ap.add_argument("model", type=Path, nargs="?")
+    ap.add_argument("--quick", action="store_true", help="a tiny text-conditioned model on tiny data")
     ap.add_argument("--samples", type=int, help="FID samples [1000 for faces, 5000 for CIFAR-10]")
     ap.add_argument("--reference-limit", type=int, help="use only the first N reference images (class-balanced) "
                     "[all]")
@@ -416,8 +405,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--train-config", type=Path, help="the run's train_config.json [next to MODEL_DIR]")
     ap.add_argument("--name", help="the model's name [MODEL_DIR's, or its run folder's for runs/NAME/model]")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.model, args.data = quick_run()
+        args.samples, args.steps, args.grid_columns, args.reference_limit = 4, 2, 2, 4
+        args.stats_cache = args.model.parent / "fid"
+    elif args.model is None:
+        ap.error("MODEL_DIR is needed (or --quick)")
     args.name = args.name or (args.model.resolve().parent.name if args.model.name == "model" else args.model.name)
     return args
+
+
+def quick_run() -> tuple[Path, Path]:
+    """A run folder like runs/cifar10-text in miniature: an 8 px tiny text U-Net and two classes of 8 px images."""
+    from inpaintkit.core.schedule import ScheduleConfig
+    from inpaintkit.models.export import write_model_folder
+    from inpaintkit.nets.unets import build_unet
+    from inpaintkit.testing.images import noise_pil
+    from inpaintkit.testing.tiny import TEXT_DIM
+
+    root = Path(tempfile.mkdtemp(prefix="model-card-quick-"))
+    classes = ["airplane", "cat"]
+    for split, per_class in (("train", 4), ("test", 3)):
+        for c, name in enumerate(classes):
+            (root / "data" / split / name).mkdir(parents=True)
+            for k in range(per_class):
+                noise_pil(8, 8, seed=10 * c + k).save(root / "data" / split / name / f"{k}.png")
+    torch.manual_seed(0)
+    unet = build_unet("tiny-text", 8, 3, cross_attention_dim=TEXT_DIM)
+    run = root / "runs" / "tiny-cifar"
+    write_model_folder(run / "model", unet, ScheduleConfig(), meta={
+        "training_steps": 3, "resolution": 8, "architecture": "tiny-text", "batch_size": 2,
+        "text_encoder": {"name": "tiny"}, "prompts": [f"a photo of an {classes[0]}", f"a photo of a {classes[1]}"],
+        "cond_dropout": 0.1})
+    cfg = TrainConfig(data=str(root / "data"), out=str(run), resolution=8, crop=None, architecture="tiny-text",
+                      steps=3, batch_size=2, text_encoder={"name": "tiny"})
+    write_json(run / "train_config.json", asdict(cfg))
+    return run / "model", root / "data"
 
 
 @torch.no_grad()
@@ -440,7 +463,7 @@ def main(argv=None, inception=None) -> dict:
         prompts = [p for p in kind.prompts for _ in range(per_row)] if kind.prompts else None
         images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g)))
         rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
-        save_image_atomic(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
+        save_image(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
 
     prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
     samples = generate(model, args.samples, args.steps, args.batch, prompts)
@@ -448,7 +471,8 @@ def main(argv=None, inception=None) -> dict:
     reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
     floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
     fid = frechet_distance(sample_features, reference)
-    timing = model_speed(model, kind.prompts[0] if kind.prompts else None, steps=SPEED_STEPS)
+    timing = model_speed(model, kind.prompts[0] if kind.prompts else None, steps=2 if args.quick else SPEED_STEPS,
+                         **({"calls": 2, "images": 1} if args.quick else {}))
     ms, s_image = timing["ms_per_call"], timing["s_per_image"]
     m = dict(fid=fid, fid_floor=frechet_distance(floor, reference), reference=reference_text, floor=floor_text,
              ms_per_call=ms, s_per_image=s_image, threads=torch.get_num_threads())
@@ -460,8 +484,8 @@ def main(argv=None, inception=None) -> dict:
                  "ms_per_call_cpu2": round(ms, 1), "s_per_image_50_steps_cpu2": round(s_image, 2),
                  "parameters": model.parameter_count(), "resolution": model.resolution, "space": model.space,
                  "conditioning": kind.conditioning, "data": kind.data, "licence": kind.licence})
-    write_text_atomic(args.model / "inpaintkit.json", json.dumps(info, indent=2))
-    write_text_atomic(args.model / "README.md", card(model, kind, cfg, args, m))
+    write_json(args.model / "inpaintkit.json", info)
+    write_text(args.model / "README.md", card(model, kind, cfg, args, m))
     print(json.dumps(info, indent=2))
     return info
 

@@ -1,10 +1,10 @@
-"""Shared fixtures: tiny random-weight models of every kind (see :mod:`inpaintkit.tiny`)."""
+"""Shared fixtures: tiny random-weight models of every kind (see :mod:`inpaintkit.testing.tiny`)."""
 import os
 
 import pytest
 import torch
 
-from inpaintkit.tiny import save_tiny_sd_folder, tiny_conditional_model, tiny_latent_model, tiny_pixel_model
+from inpaintkit.testing.tiny import save_tiny_sd_folder, tiny_conditional_model, tiny_latent_model, tiny_pixel_model
 
 if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count wins
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -6,22 +6,15 @@ import torch
 from PIL import Image
 
 import inpaintkit
+from inpaintkit.core.errors import InpaintInputError
 from inpaintkit.methods import METHODS
 from inpaintkit.sampling import sample
-
-
-def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A smooth uint8 RGB image (a gradient plus a little noise)."""
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (h + w)], -1)
-    noise = np.random.default_rng(seed).normal(0, 10, (h, w, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
+from inpaintkit.testing.images import hole_array, smooth_array as photo
 
 
 def hole(h: int, w: int, top: int, left: int, size: int) -> np.ndarray:
-    m = np.zeros((h, w), np.uint8)
-    m[top:top + size, left:left + size] = 255
-    return m
+    """255 on the square of side ``size`` at (top, left)."""
+    return hole_array(h, w, top=top / h, left=left / w, size=size / min(h, w))
 
 
 def arr(image: Image.Image) -> np.ndarray:
@@ -91,7 +84,7 @@ def test_empty_mask_returns_the_input_with_a_warning(pixel_model):
 
 def test_mask_of_another_size_needs_resize_mask(pixel_model):
     img, m = photo(20, 24), hole(10, 12, 2, 3, 5)
-    with pytest.raises(inpaintkit.problem.InpaintInputError, match="resize-mask"):
+    with pytest.raises(InpaintInputError, match="resize-mask"):
         run(pixel_model, img, m)
     assert arr(run(pixel_model, img, m, resize_mask=True)).shape == img.shape
 
@@ -111,3 +104,42 @@ def test_sample_draws_seeded_images(pixel_model):
     assert x.shape == (2, 3, 16, 16) and x.abs().max() <= 1
     assert torch.equal(x, draw(0)) and not torch.equal(x, draw(1))
     assert not torch.equal(x[0], x[1])
+
+
+def test_sixteen_bit_and_zero_one_arrays(pixel_model):
+    """uint16 images are scaled by 65535 (not clipped), and a 0/1 uint8 mask is a mask, not an empty one."""
+    img, m = photo(16, 20), hole(16, 20, 4, 5, 6)
+    from_uint8 = arr(run(pixel_model, img, m))
+    assert np.array_equal(arr(run(pixel_model, img.astype(np.uint16) * 257, m)), from_uint8)
+    assert np.array_equal(arr(run(pixel_model, img, (m > 0).astype(np.uint8))), from_uint8)
+
+
+@pytest.mark.parametrize("option, value", [("guidance_scale", float("nan")), ("eta", float("inf")), ("steps", 0),
+                                           ("guidance_scale", 1e9)])
+def test_bad_option_values_fail_before_the_model_loads(option, value):
+    img, m = photo(16, 16), hole(16, 16, 4, 4, 6)
+    with pytest.raises(InpaintInputError, match=option):
+        inpaintkit.inpaint(img, m, model="no-such-model", progress=False, **{option: value})
+
+
+def test_a_list_of_images_is_inpainted_in_batches_as_each_alone(pixel_model):
+    sizes = [(16, 20), (24, 16), (16, 16), (30, 22), (16, 18)]
+    images = [photo(h, w, seed=i) for i, (h, w) in enumerate(sizes)]
+    masks = [hole(h, w, 3, 4, 7) for h, w in sizes]
+    alone = [arr(run(pixel_model, i, m, seed=5)) for i, m in zip(images, masks)]
+    for batch_size in (1, 2, 8):
+        together = inpaintkit.inpaint(images, masks, model=pixel_model, seed=5, steps=3, progress=False,
+                                      batch_size=batch_size)
+        assert all(np.abs(arr(t) - a).max() <= 1 for t, a in zip(together, alone))  # floats: last-bit rounding
+        assert all(np.array_equal(arr(t)[m == 0], i[m == 0]) for t, i, m in zip(together, images, masks))
+
+
+def test_threads_argument(pixel_model):
+    before = torch.get_num_threads()
+    try:
+        inpaintkit.Inpainter(pixel_model, threads=1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(InpaintInputError, match="threads"):
+            inpaintkit.Inpainter(pixel_model, threads=0)
+    finally:
+        torch.set_num_threads(before)

@@ -1,12 +1,16 @@
 """inpaintkit: inpaint images with any pretrained diffusion model.
 
     >>> import inpaintkit
-    >>> result = inpaintkit.inpaint("face.png", "mask.png", method="combine-image", seed=0)
+    >>> result = inpaintkit.inpaint("examples/face.png", "examples/mask.png", method="combine-image", seed=0)
 """
-from .api import DEFAULT_METHOD, DEFAULT_MODEL, Inpainter, inpaint
-from .methods import METHODS, get_method
-from .models import Conditioning, DiffusionModel, builtin_models, load_model
-from .schedule import NoiseSchedule, ScheduleConfig
+from .core.env import prefer_sleeping_threads
+
+prefer_sleeping_threads()  # before torch loads OpenMP: idle threads sleep instead of spinning (core/env.py)
+
+from .api import DEFAULT_METHOD, DEFAULT_MODEL, Inpainter, inpaint  # noqa: E402
+from .core.schedule import NoiseSchedule, ScheduleConfig  # noqa: E402
+from .methods import METHODS, get_method  # noqa: E402
+from .models import Conditioning, DiffusionModel, builtin_models, load_model  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["inpaint", "Inpainter", "load_model", "builtin_models", "DiffusionModel", "Conditioning",

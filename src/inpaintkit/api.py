@@ -1,93 +1,178 @@
-"""The Python API: ``inpaintkit.inpaint(image, mask, ...)`` and the reusable :class:`Inpainter`."""
+"""The Python API: ``inpaintkit.inpaint(image, mask, ...)`` and the reusable :class:`Inpainter`.
+
+Any image size works with a fixed-size model: a padded square box around the hole is cropped, resized to
+the model's resolution and inpainted, and only the filled region is pasted back at full resolution.
+Crops of several images are inpainted together in batches (:meth:`Inpainter.many`), each image with
+generators of its own, so its noise is the noise it gets alone whatever the batch.
+"""
 from __future__ import annotations
 
 import warnings
+from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
-from .methods import get_method, make_options
+from .core.env import pick_device, set_threads
+from .core.errors import InpaintInputError
+from .core.geometry import crop, crop_box, paste_back
+from .core.images import load_image, load_mask, to_pil
+from .methods import DiffusionOptions, get_method, make_options
 from .models import DiffusionModel, load_model
-from .problem import InpaintInputError, crop, crop_box, load_image, load_mask, paste_back, to_pil
+from .models.precision import set_precision
 from .sampling import Task
-from .train import pick_device
 
 DEFAULT_MODEL = "faces-32"
 DEFAULT_METHOD = "combine-image"
+DEFAULT_BATCH_SIZE = 8
+
+
+def sample_seed(seed: int, k: int) -> int:
+    """The seed of the k-th sample of an image inpainted with ``seed``: ``seed`` itself for the first, so
+    one sample is the same whether or not more are asked for; independent streams for the others."""
+    if k == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, k]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 class Inpainter:
-    """A loaded model (or none, for classical methods) that inpaints image/mask pairs of any size."""
+    """A loaded model (or none, for classical methods) that inpaints image/mask pairs of any size.
+
+    ``threads``: CPU threads for torch (``"auto"``: one per idle core, the default; an int; None leaves
+    torch's setting alone). ``precision``: ``"fp32"``, ``"bf16"`` (the fast path) or ``"auto"`` (bf16 where
+    the hardware has it), see :mod:`inpaintkit.models.precision`; None keeps the model as loaded.
+    ``allow_pickle``: permit pickled weights of a foreign model (they can run code)."""
 
     def __init__(self, model: str | DiffusionModel | None = DEFAULT_MODEL, device: str = "auto",
-                 dtype: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, threads: int | str | None = "auto", precision: str | None = None,
+                 allow_pickle: bool = False):
+        self.threads = set_threads(threads)
         self.device = pick_device(device)
         if isinstance(model, DiffusionModel) or model is None:
             self.model = model
         else:
-            self.model = load_model(model, device=self.device, dtype=dtype)
+            self.model = load_model(model, device=self.device, dtype=dtype, allow_pickle=allow_pickle)
+        if precision is not None and self.model is not None:
+            set_precision(self.model, precision)
 
     def __call__(self, image, mask, method: str = DEFAULT_METHOD, prompt: str | None = None, seed: int = 0,
                  num_samples: int = 1, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,
                  progress: bool = True, callback=None, **options) -> torch.Tensor:
         """Inpaint one image; returns (num_samples, 3, H, W) in [-1, 1] at the input's full resolution,
-        equal to the input outside the mask (and its ``feather`` band)."""
+        equal to the input outside the mask (and its ``feather`` band). Sample k has seed
+        :func:`sample_seed` (seed, k)."""
+        if num_samples < 1:
+            raise InpaintInputError(f"num_samples must be >= 1, got {num_samples}")
         img = load_image(image)
         m = load_mask(mask, size=tuple(img.shape[-2:]), resize=resize_mask)
         if m.sum() == 0:
             warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=2)
             return img.repeat(num_samples, 1, 1, 1)
-        return self._inpaint([img] * num_samples, [m] * num_samples, torch.Generator().manual_seed(seed), method,
-                             prompt, padding, feather, progress, callback, options)
+        if get_method(method).multi_sample:  # the completions share one fit: the image goes in once
+            return self._inpaint([img], [m], [seed], method, prompt, padding, feather, progress, callback,
+                                 {**options, "samples": num_samples})[0]
+        seeds = [sample_seed(seed, k) for k in range(num_samples)]
+        return torch.cat(self._inpaint([img] * num_samples, [m] * num_samples, seeds, method, prompt, padding,
+                                       feather, progress, callback, options))
 
     def batch(self, images: torch.Tensor, masks: torch.Tensor, seeds: list[int], method: str = DEFAULT_METHOD,
               prompt: str | None = None, padding: float = 0.5, feather: int = 0, progress: bool = True,
               callback=None, **options) -> torch.Tensor:
         """Inpaint images (B, 3, H, W) with masks (B, 1, H, W) in one batch, image i with its own seed:
-        the noise it would get alone from ``self(image, mask, seed=seeds[i])``, so results do not depend
-        on the batch size (up to float rounding). Every mask must have a pixel to fill."""
+        the result it gets alone from ``self(image, mask, seed=seeds[i])``. Every mask must have a pixel
+        to fill."""
         if not len(images) == len(masks) == len(seeds):
             raise InpaintInputError(f"batch of {len(images)} images, {len(masks)} masks and {len(seeds)} seeds")
-        imgs, ms = [load_image(i) for i in images], [load_mask(m, size=tuple(images.shape[-2:])) for m in masks]
+        imgs = [load_image(i) for i in images]
+        ms = [load_mask(m, size=tuple(images.shape[-2:])) for m in masks]
         if any(m.sum() == 0 for m in ms):
             raise InpaintInputError("a mask of the batch has no pixel to fill")
-        generators = [torch.Generator().manual_seed(s) for s in seeds]
-        return self._inpaint(imgs, ms, generators, method, prompt, padding, feather, progress, callback, options)
+        return torch.cat(self._inpaint(imgs, ms, seeds, method, prompt, padding, feather, progress, callback, options))
 
-    def _inpaint(self, imgs: list[torch.Tensor], ms: list[torch.Tensor], generator, method: str, prompt: str | None,
-                 padding: float, feather: int, progress: bool, callback, options: dict) -> torch.Tensor:
-        """Images (1, 3, H, W) and masks (1, 1, H, W) cropped around their holes, inpainted as one batch
-        at the model's resolution, and pasted back."""
+    def many(self, items: Iterable[tuple], method: str = DEFAULT_METHOD, batch_size: int = DEFAULT_BATCH_SIZE,
+             prompt: str | None = None, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,
+             progress: bool = False, **options) -> Iterator[torch.Tensor]:
+        """Inpaint a stream of (image, mask, seed) triples of any sizes, ``batch_size`` crops per network
+        batch, yielding each result (1, 3, H, W) in input order as soon as its batch is done (a method that
+        draws several completions per image, ``samples``, yields them together); only one batch is held in
+        memory. Each result equals ``self(image, mask, seed=seed)`` for its triple alone
+        (the same noise; floats may differ in the last bits between batch sizes, docs/speed.md). A mask with
+        nothing to fill gives the input back, with a warning."""
+        if batch_size < 1:
+            raise InpaintInputError(f"batch_size must be >= 1, got {batch_size}")
+        make_options(method, options)  # refuse bad options before the first image is read
+        chunk: list[tuple] = []
+
+        def flush() -> Iterator[torch.Tensor]:
+            todo = [c for c in chunk if c[1].sum() > 0]
+            results = iter(self._inpaint([c[0] for c in todo], [c[1] for c in todo], [c[2] for c in todo], method,
+                                         prompt, padding, feather, progress, None, options) if todo else [])
+            for img, m, _ in chunk:
+                if m.sum() == 0:
+                    warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=3)
+                    yield img
+                else:
+                    yield next(results)
+            chunk.clear()
+
+        for image, mask, seed in items:
+            img = load_image(image)
+            chunk.append((img, load_mask(mask, size=tuple(img.shape[-2:]), resize=resize_mask), seed))
+            if len(chunk) == batch_size:
+                yield from flush()
+        if chunk:
+            yield from flush()
+
+    def _inpaint(self, imgs: Sequence[torch.Tensor], ms: Sequence[torch.Tensor], seeds: Sequence[int], method: str,
+                 prompt: str | None, padding: float, feather: int, progress: bool, callback,
+                 options: dict) -> list[torch.Tensor]:
+        """The one batching core: images (1, 3, H, W) and masks (1, 1, H, W) cropped around their holes,
+        inpainted as one batch at the model's resolution (one generator per image), and pasted back; one
+        (completions, 3, H, W) tensor per image."""
         spec = get_method(method)
         opts = make_options(method, options)
-        if not spec.needs_model:
-            return torch.cat([spec.fn(None, img, m, opts) for img, m in zip(imgs, ms)])
-        model = self.model
-        if model is None:
-            raise InpaintInputError(f"method {method!r} needs a diffusion model")
-        if model.space not in spec.spaces:
-            raise InpaintInputError(f"method {method!r} works on {'/'.join(spec.spaces)} models; "
-                                    f"{model.name!r} is a {model.space} model")
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        model = self.model if spec.needs_model else None
+        spec.check_model(model)
+        if model is None:  # classical methods work at full resolution, one image at a time
+            if prompt:
+                raise InpaintInputError(f"method {method!r} takes no prompt")
+            return [spec.fn(None, Task.create(None, img, m, g, progress=progress), opts, callback)
+                    for img, m, g in zip(imgs, ms, generators)]
         boxes = [crop_box(m, model.resolution, padding) for m in ms]
         x = torch.cat([crop(img, box, model.resolution, "image") for img, box in zip(imgs, boxes)])
         mx = torch.cat([crop(m, box, model.resolution, "mask") for m, box in zip(ms, boxes)])
-        cond = model.condition([prompt] * len(imgs) if prompt else None, getattr(opts, "guidance_scale", 1.0))
-        task = Task.create(model, x, mx, generator, cond, progress)
-        generated = spec.fn(model, task, opts, callback).detach().float().cpu()
-        return torch.cat([paste_back(img, m, g[None], box, feather)
-                          for img, m, g, box in zip(imgs, ms, generated, boxes)])
+        guidance = opts.guidance_scale if isinstance(opts, DiffusionOptions) else 1.0
+        cond = model.condition([prompt] * len(imgs) if prompt else None, guidance)
+        task = Task.create(model, x, mx, generators, cond, progress)
+        generated = spec.fn(model, task, opts, callback).detach().float().cpu().clamp(-1, 1)
+        per_image = generated.view(len(imgs), -1, *generated.shape[1:])  # several completions: image-major
+        return [paste_back(img, m, g, box, feather) for img, m, g, box in zip(imgs, ms, per_image, boxes)]
 
 
 def inpaint(image, mask, method: str = DEFAULT_METHOD, model: str | DiffusionModel | None = DEFAULT_MODEL,
             prompt: str | None = None, seed: int = 0, num_samples: int = 1, device: str = "auto",
+            threads: int | str | None = "auto", precision: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
             **kwargs) -> Image.Image | list[Image.Image]:
     """Fill the white (1) region of ``mask`` in ``image``; returns a PIL image (a list if num_samples > 1).
 
-    ``image``/``mask``: paths, PIL images, numpy arrays or tensors. Other keyword arguments are the
-    method's options (``inpaintkit methods``) and ``padding``, ``feather``, ``resize_mask``, ``progress``.
+    ``image``/``mask``: paths, PIL images, numpy arrays or tensors, or lists of them (then a list of
+    results, one per image, inpainted ``batch_size`` at a time, all with ``seed``). Other keyword
+    arguments are the method's options (``inpaintkit methods``) and ``padding``, ``feather``,
+    ``resize_mask``, ``progress``.
     """
     spec = get_method(method)
-    inpainter = Inpainter(model if spec.needs_model else None, device=device)
+    options = {k: v for k, v in kwargs.items() if k not in ("padding", "feather", "resize_mask", "progress")}
+    make_options(method, options)  # bad options fail before the model loads
+    inpainter = Inpainter(model if spec.needs_model else None, device=device, threads=threads, precision=precision)
+    if isinstance(image, (list, tuple)):
+        if not isinstance(mask, (list, tuple)) or len(mask) != len(image):
+            raise InpaintInputError("a list of images needs a list of as many masks")
+        if num_samples != 1:
+            raise InpaintInputError("num_samples > 1 works on one image at a time")
+        items = ((i, m, seed) for i, m in zip(image, mask))
+        return [to_pil(o) for o in inpainter.many(items, method, batch_size, prompt, **kwargs)]
     out = inpainter(image, mask, method=method, prompt=prompt, seed=seed, num_samples=num_samples, **kwargs)
     images = [to_pil(o) for o in out]
     return images[0] if num_samples == 1 else images

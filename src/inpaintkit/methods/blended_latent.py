@@ -17,30 +17,28 @@ background reconstruction (§4.2) is not implemented.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from ..problem import InpaintInputError
-from ..sampling import denoise_step, progress, timestep_pairs
-from . import DiffusionOptions, register
-from .combine_noisy import blend_known
+from ..core.geometry import dilate
+from ..core.options import option
+from ..sampling import StepInfo, blend_known, denoise_step, progress, timestep_pairs
+from .registry import DiffusionOptions, register
 
 
 @dataclass
 class BlendedLatentOptions(DiffusionOptions):
-    mask_dilation: int = 0  # progressive mask shrinking: latent cells the mask is dilated by at the first step
-    shrink_until: float = 0.5  # fraction of the steps over which the dilation shrinks back to the real mask
+    mask_dilation: int = option(0, ge=0, help="progressive mask shrinking: latent cells the mask is dilated by "
+                                              "at the first step")
+    shrink_until: float = option(0.5, gt=0, le=1, help="fraction of the steps over which the dilation shrinks "
+                                                       "back to the real mask")
 
 
-def shrinking_mask(known_mask: torch.Tensor, dilation: int, step: int, steps: int, shrink_until: float) -> torch.Tensor:
+def shrinking_mask(mask_z: torch.Tensor, dilation: int, step: int, steps: int, shrink_until: float) -> torch.Tensor:
     """The latent mask of step ``step``: dilated by ``dilation`` cells at step 0, by 0 from step
     ``shrink_until * steps`` on (BLD §4.3)."""
-    radius = round(dilation * max(0.0, 1 - step / (shrink_until * steps)))
-    if radius == 0:
-        return known_mask
-    return F.max_pool2d(known_mask, 2 * radius + 1, stride=1, padding=radius)
+    return dilate(mask_z, round(dilation * max(0.0, 1 - step / (shrink_until * steps))))
 
 
 @register("blended-latent", BlendedLatentOptions,
@@ -48,15 +46,12 @@ def shrinking_mask(known_mask: torch.Tensor, dilation: int, step: int, steps: in
           "(Blended Latent Diffusion)", spaces=("latent",), paper="Avrahami et al. 2023, Alg. 1")
 @torch.no_grad()
 def blended_latent(model, task, opts: BlendedLatentOptions, callback=None):
-    if opts.mask_dilation < 0 or not 0 < opts.shrink_until <= 1:
-        raise InpaintInputError(f"blended-latent needs mask_dilation >= 0 and 0 < shrink_until <= 1, "
-                                f"got {opts.mask_dilation}, {opts.shrink_until}")
-    x = task.initial_noise(model)
+    x = task.initial_noise()
     for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "blended-latent")):
         x0 = model.predict(x, t, task.cond).x0
         if callback:
-            callback(i, t, x, x0)
-        x_prev = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)
-        mask = shrinking_mask(task.known_mask, opts.mask_dilation, i, opts.steps, opts.shrink_until)
-        x = blend_known(model, replace(task, known_mask=mask), x_prev, t_prev)
+            callback(StepInfo(i, t, x, x0))
+        z_fg = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)
+        mask = shrinking_mask(task.mask_z, opts.mask_dilation, i, opts.steps, opts.shrink_until)
+        x = blend_known(model.schedule, task, z_fg, t_prev, mask_z=mask)  # z_bg outside the mask
     return model.decode(x)

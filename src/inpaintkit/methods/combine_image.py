@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import torch
 
-from ..sampling import denoise_step, progress, timestep_pairs
-from . import DiffusionOptions, register
+from ..sampling import StepInfo, denoise_step, progress, timestep_pairs
+from .registry import DiffusionOptions, register
 
 
 @register("combine-image", DiffusionOptions, "replace the known region of every x0 estimate (GradPaint Eq. 3)",
           paper="GradPaint §3.1")
 @torch.no_grad()
 def combine_image(model, task, opts: DiffusionOptions, callback=None):
-    x = task.initial_noise(model)
+    x = task.initial_noise()
     for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "combine-image")):
-        x0 = task.collage(model.predict(x, t, task.cond).x0)
+        x0 = task.collage(model.predict(x, t, task.cond).x0)  # Eq. 3
         if callback:
-            callback(i, t, x, x0)
-        x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)
+            callback(StepInfo(i, t, x, x0))
+        x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)  # Eq. 2
     return model.decode(x)

@@ -4,30 +4,25 @@
         x_{t-1}  = DDPM step from x_t
         x'_{t-1} = M * x_{t-1} + (1 - M) * (sqrt(a_{t-1}) I + sqrt(1 - a_{t-1}) eps),  eps fresh   # Eq. 4
 
-This is also the blending rule of Blended (Latent) Diffusion and of RePaint's known branch.
+This is also the blending rule of Blended (Latent) Diffusion and of RePaint's known branch
+(:func:`inpaintkit.sampling.blend_known`).
 """
 from __future__ import annotations
 
 import torch
 
-from ..sampling import denoise_step, progress, timestep_pairs
-from . import DiffusionOptions, register
-
-
-def blend_known(model, task, x_prev, t_prev):
-    """Eq. 4: the known region of x_{t_prev} taken from the input noised to level t_prev."""
-    noised = model.schedule.add_noise(task.known, task.randn(task.known), t_prev)
-    return task.known_mask * x_prev + (1 - task.known_mask) * noised
+from ..sampling import StepInfo, blend_known, denoise_step, progress, timestep_pairs
+from .registry import DiffusionOptions, register
 
 
 @register("combine-noisy", DiffusionOptions, "replace the known region of x_{t-1} with the noised input (GradPaint Eq. 4)",
           paper="GradPaint §3.1")
 @torch.no_grad()
 def combine_noisy(model, task, opts: DiffusionOptions, callback=None):
-    x = task.initial_noise(model)
+    x = task.initial_noise()
     for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "combine-noisy")):
         x0 = model.predict(x, t, task.cond).x0
         if callback:
-            callback(i, t, x, x0)
-        x = blend_known(model, task, denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta), t_prev)
+            callback(StepInfo(i, t, x, x0))
+        x = blend_known(model.schedule, task, denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta), t_prev)  # Eq. 4
     return model.decode(x)

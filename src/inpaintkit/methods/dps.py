@@ -23,30 +23,31 @@ from dataclasses import dataclass
 
 import torch
 
-from ..sampling import denoise_step, progress, timestep_pairs
-from . import register
-from .gradpaint import GradientOptions, guidance, x0_with_gradient
+from ..core.options import option
+from ..models.hooks import frozen
+from ..sampling import StepInfo, denoise_step, progress, timestep_pairs, x0_with_gradient
+from .registry import GradientOptions, register
 
 
 @dataclass
 class DPSOptions(GradientOptions):
-    zeta: float = 5.0  # step size on the gradient of the residual norm
+    zeta: float = option(5.0, ge=0, help="step size on the gradient of the residual norm")
 
 
 def residual_norm(model, task):
-    """x0_hat -> ||y - A(decode(x0_hat))||_2 per sample, y = (1 - M) * I."""
-    return lambda x0: ((1 - task.mask) * (task.image - model.decode(x0))).flatten(1).norm(dim=1)
+    """x0_hat -> ||y - A(decode(x0_hat))||_2 per sample, y = A(I)."""
+    return lambda x0: task.residual(model.decode(x0)).flatten(1).norm(dim=1)
 
 
 @register("dps", DPSOptions, "diffusion posterior sampling: a step down the gradient of the known-pixel residual "
           "through the x0 estimate (Chung et al. 2023, Alg. 1)", paper="DPS (Chung et al. 2023)")
 @torch.no_grad()
 def dps(model, task, opts: DPSOptions, callback=None):
-    x = task.initial_noise(model)
-    with guidance(model, opts):
+    x = task.initial_noise()
+    with frozen(model, opts.gradient_checkpointing):
         for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "dps")):
-            x0, _, grad = x0_with_gradient(model, task, x, t, residual_norm(model, task), opts)
+            x0, loss, grad = x0_with_gradient(model, task, x, t, residual_norm(model, task), opts.autocast)  # l. 4-5
             if callback:
-                callback(i, t, x, x0)
-            x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta) - opts.zeta * grad
+                callback(StepInfo(i, t, x, x0, {"residual": loss}))
+            x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta) - opts.zeta * grad  # l. 6-7
     return model.decode(x)

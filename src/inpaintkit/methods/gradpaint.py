@@ -20,92 +20,51 @@ element-wise, the other per-element reading, same step size) and the literal ``"
 are options; ``benchmarks/gradpaint_ablation.py`` compares the three (docs/gradpaint.md).
 The norm is taken per sample, so a batch behaves like its images run one by one.
 
-The gradient machinery (:func:`guidance`, :func:`x0_with_gradient`) is shared with DPS.
+The gradient machinery (:func:`inpaintkit.sampling.x0_with_gradient`) is shared with DPS.
 """
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..problem import InpaintInputError
-from ..sampling import denoise_step, progress, timestep_pairs
-from . import DiffusionOptions, register
+from ..core.options import option
+from ..models.hooks import frozen
+from ..sampling import (NORMALIZATIONS, StepInfo, denoise_step, normalize_gradient, progress, timestep_pairs,
+                        x0_with_gradient)
+from .registry import GradientOptions, register
 
-NORMALIZATIONS = ("rms", "sign", "global")
 # Image differences below one 8-bit grey level (2/255 in [-1, 1]) count as flat in the alignment
 # loss's normalised gradients (Eq. 7): a smooth stand-in for its "if ||grad I|| > 0" case.
 FLAT_GRADIENT = 2 / 255
 
 
 @dataclass
-class GradientOptions(DiffusionOptions):
-    """Options of methods that differentiate through the denoiser."""
-
-    steps: int = 100
-    gradient_checkpointing: bool = False  # recompute U-Net activations in the backward pass (large models)
-    autocast: bool = True  # bf16 autocast of the differentiated network calls when the model is on CUDA
-
-
-@dataclass
 class GradPaintLatentOptions(GradientOptions):
-    lr: float = 0.005  # alpha of Eq. 9
-    grad_stop: float = 1.0  # fraction of the steps with a gradient step (GradPaint-Fast: 0.5)
-    normalization: str = "rms"  # Eq. 9's normalised gradient: "rms", "sign" or "global" (module docstring)
+    lr: float = option(0.005, ge=0, help="alpha of Eq. 9")
+    grad_stop: float = option(1.0, ge=0, le=1, help="fraction of the steps with a gradient step "
+                                                    "(GradPaint-Fast: 0.5)")
+    normalization: str = option("rms", choices=NORMALIZATIONS, help="Eq. 9's normalised gradient (module "
+                                                                    "docstring)")
 
 
 @dataclass
 class GradPaintOptions(GradPaintLatentOptions):
-    lambda_al: float = 400.0  # weight of the alignment loss (Eq. 8); 0 = GradPaint without it
-    align_stop: float = 0.45  # fraction of the steps with the alignment loss on (the paper: 45 of 100)
+    lambda_al: float = option(400.0, ge=0, help="weight of the alignment loss (Eq. 8); 0 = GradPaint without it")
+    align_stop: float = option(0.45, ge=0, le=1, help="fraction of the steps with the alignment loss on "
+                                                      "(the paper: 45 of 100)")
 
 
 @dataclass
 class GradPaintFastOptions(GradPaintOptions):
-    grad_stop: float = 0.5
-
-
-# -- gradients through the denoiser (shared with DPS) ------------------------------------------
-@contextmanager
-def guidance(model, opts: GradientOptions):
-    """For the duration of a guided sampling run: the model's parameters frozen (only x_t needs a
-    gradient) and, if asked, gradient checkpointing in the U-Net; both restored on exit."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    was_checkpointing = model.unet.is_gradient_checkpointing
-    model.requires_grad_(False)
-    if opts.gradient_checkpointing:
-        model.unet.enable_gradient_checkpointing()
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        if opts.gradient_checkpointing and not was_checkpointing:
-            model.unet.disable_gradient_checkpointing()
-
-
-def x0_with_gradient(model, task, x_t, t, loss_fn, opts: GradientOptions):
-    """(x0_hat, per-sample loss, grad_{x_t} loss) for ``loss_fn(x0_hat) -> (B,)``: one forward and one
-    backward pass through the denoiser, nothing of the graph kept. Backward passes are counted in
-    ``model.backward_calls`` (as many as the forward's network calls; CFG counts two)."""
-    use_autocast = opts.autocast and x_t.device.type == "cuda"
-    calls = model.network_calls
-    with torch.enable_grad(), torch.autocast("cuda", torch.bfloat16) if use_autocast else nullcontext():
-        x = x_t.detach().requires_grad_(True)
-        x0 = model.predict(x, t, task.cond).x0
-        loss = loss_fn(x0).float()
-        (grad,) = torch.autograd.grad(loss.sum(), x)
-    model.backward_calls += model.network_calls - calls
-    return x0.detach(), loss.detach(), grad.float()
+    grad_stop: float = option(0.5, ge=0, le=1, help="fraction of the steps with a gradient step (App. B: 0.5)")
 
 
 # -- GradPaint's losses ------------------------------------------------------------------------
 def masked_mse(x0, task) -> torch.Tensor:
     """Eq. 5 per sample: mean squared error to the known input outside the mask, in the model's space."""
-    return ((x0 - task.known) * (1 - task.known_mask)).square().flatten(1).mean(1)
+    return task.residual_z(x0).square().flatten(1).mean(1)
 
 
 def normalized_image_gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,14 +84,6 @@ def alignment_loss(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (ix * mx + iy * my).square().flatten(1).mean(1)
 
 
-def normalize(grad: torch.Tensor, normalization: str) -> torch.Tensor:
-    """Eq. 9's normalised gradient, per sample, in one of the readings of :data:`NORMALIZATIONS`."""
-    if normalization == "sign":
-        return grad.sign()
-    unit = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, *[1] * (grad.ndim - 1))
-    return unit * math.sqrt(grad[0].numel()) if normalization == "rms" else unit
-
-
 def gradpaint_loss(task, lambda_al: float):
     """Eq. 8 as a function of x0_hat; the alignment term on the pixel collage (pixel models only)."""
     if lambda_al == 0:
@@ -142,24 +93,23 @@ def gradpaint_loss(task, lambda_al: float):
 
 def gradpaint_sampling(model, task, opts: GradPaintLatentOptions, callback, lambda_al: float, align_stop: float,
                        desc: str):
-    if opts.normalization not in NORMALIZATIONS:
-        raise InpaintInputError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {opts.normalization!r}")
     pairs = timestep_pairs(model.schedule, opts.steps)
     grad_steps, align_steps = round(opts.grad_stop * len(pairs)), round(align_stop * len(pairs))
-    x = task.initial_noise(model)
-    with guidance(model, opts):
+    x = task.initial_noise()
+    with frozen(model, opts.gradient_checkpointing):
         for i, (t, t_prev) in enumerate(progress(pairs, task, desc)):
+            loss = None
             if i < grad_steps:
-                loss_fn = gradpaint_loss(task, lambda_al if i < align_steps else 0.0)
-                x0, _, grad = x0_with_gradient(model, task, x, t, loss_fn, opts)
+                loss_fn = gradpaint_loss(task, lambda_al if i < align_steps else 0.0)  # Eq. 8
+                x0, loss, grad = x0_with_gradient(model, task, x, t, loss_fn, opts.autocast)
             else:
                 x0 = model.predict(x, t, task.cond).x0
-            x0 = task.collage(x0)
+            x0 = task.collage(x0)  # Eq. 3
             if callback:
-                callback(i, t, x, x0)
+                callback(StepInfo(i, t, x, x0, {} if loss is None else {"loss": loss}))
             x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)
             if i < grad_steps:
-                x = x - opts.lr * normalize(grad, opts.normalization)  # Eq. 9
+                x = x - opts.lr * normalize_gradient(grad, opts.normalization)  # Eq. 9
     return model.decode(x)
 
 

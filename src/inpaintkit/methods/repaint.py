@@ -24,17 +24,17 @@ from dataclasses import dataclass
 
 import torch
 
-from ..sampling import denoise_step, progress
-from ..problem import InpaintInputError
-from . import DiffusionOptions, register
-from .combine_noisy import blend_known
+from ..core.errors import InpaintInputError
+from ..core.options import option
+from ..sampling import StepInfo, blend_known, denoise_step, progress
+from .registry import DiffusionOptions, register
 
 
 @dataclass
 class RePaintOptions(DiffusionOptions):
-    steps: int = 250  # the paper's T (Table 4: T = 250, j = 10, r = 10)
-    jump_length: int = 10  # j: steps taken back up in each time-travel jump
-    jump_n_sample: int = 10  # r: resamplings of each segment (r - 1 jumps)
+    steps: int = option(250, ge=1, help="the paper's T (Table 4: T = 250, j = 10, r = 10)")
+    jump_length: int = option(10, ge=1, help="j: steps taken back up in each time-travel jump")
+    jump_n_sample: int = option(10, ge=1, help="r: resamplings of each segment (r - 1 jumps)")
 
 
 def repaint_schedule(steps: int, jump_length: int = 10, jump_n_sample: int = 10,
@@ -69,15 +69,15 @@ def repaint(model, task, opts: RePaintOptions, callback=None):
     def after(t):  # the noise level a reverse step at t lands on; -1 = clean
         return max(t - stride, -1)
 
-    x = task.initial_noise(model)
+    x = task.initial_noise()
     t_last = path[0] + 1
     for i, t in enumerate(progress(path, task, "repaint")):
-        if t < t_last:
+        if t < t_last:  # Alg. 1 lines 4-8
             x0 = model.predict(x, t, task.cond).x0
             if callback:
-                callback(i, t, x, x0)
-            x = blend_known(model, task, denoise_step(schedule, task, x, x0, t, after(t), opts.eta), after(t))
-        else:  # x sits at level after(t_last); one step back up to after(t) = t_last
+                callback(StepInfo(i, t, x, x0))
+            x = blend_known(schedule, task, denoise_step(schedule, task, x, x0, t, after(t), opts.eta), after(t))
+        else:  # Alg. 1 line 10: x sits at level after(t_last); one step back up to after(t) = t_last
             x = schedule.noise_from(x, after(t_last), t_last, task.randn(x))
         t_last = t
     return model.decode(x)

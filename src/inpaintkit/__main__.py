@@ -1,0 +1,4 @@
+"""``python -m inpaintkit``: the command line."""
+from .app.cli import app
+
+app()

@@ -1,0 +1,70 @@
+"""What the commands share: the Typer app, the one-line error handling, the device / threads / precision
+options."""
+from __future__ import annotations
+
+import sys
+import warnings
+from contextlib import contextmanager
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from ...core.errors import InpaintInputError, MissingDependencyError
+
+app = typer.Typer(help="Inpaint images with pretrained diffusion models.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+DeviceOption = Annotated[Device, typer.Option(help="Where to run the model.")]
+ThreadsOption = Annotated[str, typer.Option(
+    help="CPU threads: a number, or auto (one per core that no other process keeps busy; docs/speed.md).")]
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    auto = "auto"
+
+
+PrecisionOption = Annotated[Precision, typer.Option(
+    help="Network precision: fp32, bf16 (the fast path: about 2x on CPUs with AVX512-BF16, docs/speed.md), or "
+         "auto (bf16 where the hardware has it).")]
+
+
+def warn(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+@contextmanager
+def user_errors():
+    """One ``error: ...`` line and exit status 1 for bad input; library warnings as ``warning: ...`` lines."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", module="inpaintkit")
+        warnings.showwarning = lambda message, *args, **kwargs: warn(str(message))
+        try:
+            yield
+        except (ValueError, OSError, MissingDependencyError) as e:  # InpaintInputError, bad values, file errors
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted (finished outputs are kept: run the same command again to resume)", err=True)
+            raise typer.Exit(130) from None
+
+
+def start(device: Device, threads: str) -> str:
+    """Apply the thread policy and check the device before any work; returns the device's name."""
+    from ...core.env import pick_device, set_threads
+
+    set_threads(threads)
+    pick_device(device.value)
+    return device.value

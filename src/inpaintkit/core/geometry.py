@@ -1,0 +1,110 @@
+"""Crop geometry and mask arithmetic: a model has a fixed resolution, an image any size.
+
+An image of any size is inpainted by cropping a padded square box around the mask, resizing it to
+the model's resolution, inpainting it, and pasting only the filled region back into the
+full-resolution image (optionally with a feathered edge). Known pixels are never touched unless a
+feather is asked for, which blends ``feather`` pixels outward from the hole. Boxes may reach past
+the image's edges (a hole touching the border, outpainting): the crop is padded there by
+replicating the edge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A square window (left, top, side) in full-image pixels; may reach outside the image (padded)."""
+
+    left: int
+    top: int
+    side: int
+
+
+def crop_box(mask: torch.Tensor, resolution: int, padding: float = 0.5) -> CropBox:
+    """Square box around the mask's bounding box, grown by ``padding`` x its side on each side,
+    at least the model's resolution (no upsampling beyond it when the image allows) and at most
+    the image's longer side."""
+    H, W = mask.shape[-2:]
+    ys, xs = torch.nonzero(mask[0, 0] > 0, as_tuple=True)
+    y0, y1, x0, x1 = ys.min().item(), ys.max().item() + 1, xs.min().item(), xs.max().item() + 1
+    side = int(round(max(y1 - y0, x1 - x0) * (1 + 2 * padding)))
+    side = min(max(side, resolution, y1 - y0, x1 - x0), max(H, W))
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    # keep the box inside the image where it fits, centred on the mask otherwise
+    top = int(round(min(max(cy - side / 2, 0), H - side))) if side <= H else (H - side) // 2
+    left = int(round(min(max(cx - side / 2, 0), W - side))) if side <= W else (W - side) // 2
+    return CropBox(left, top, side)
+
+
+def crop(x: torch.Tensor, box: CropBox, size: int, mode: str) -> torch.Tensor:
+    """The box's content (edge-replicated where it leaves the image), resized to ``size``; ``mode``
+    "mask" keeps every pixel the hole touches, "image" resamples bicubically."""
+    H, W = x.shape[-2:]
+    pad = (max(0, -box.left), max(0, box.left + box.side - W), max(0, -box.top), max(0, box.top + box.side - H))
+    if any(pad):
+        x = F.pad(x, pad, mode="replicate")
+    top, left = box.top + pad[2], box.left + pad[0]
+    x = x[..., top:top + box.side, left:left + box.side]
+    if box.side == size:
+        return x
+    if mode == "mask":
+        return (F.interpolate(x, size=(size, size), mode="area") > 0).float()  # any covered pixel is filled
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+
+
+def feather_alpha(mask: torch.Tensor, feather: int) -> torch.Tensor:
+    """1 inside the hole, falling linearly to 0 over ``feather`` pixels outside it."""
+    if feather <= 0:
+        return mask
+    import cv2
+
+    m = (mask[0, 0].cpu().numpy() > 0).astype(np.uint8)
+    dist = cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)  # distance to the hole, 0 inside it
+    alpha = np.clip(1.0 - dist / (feather + 1), 0.0, 1.0)
+    return torch.from_numpy(alpha)[None, None].to(mask)
+
+
+def paste_back(image: torch.Tensor, mask: torch.Tensor, generated: torch.Tensor, box: CropBox,
+               feather: int = 0) -> torch.Tensor:
+    """Full-resolution results: ``generated`` (n model-resolution crops of one image) resized into ``box``
+    and blended in where the mask (feathered outward by ``feather`` px) says; elsewhere ``image`` exactly."""
+    H, W = image.shape[-2:]
+    patch = generated
+    if generated.shape[-1] != box.side:
+        patch = F.interpolate(generated, size=(box.side, box.side), mode="bicubic", align_corners=False,
+                              antialias=True).clamp(-1, 1)
+    full = image.repeat(len(generated), 1, 1, 1)
+    t0, l0 = max(box.top, 0), max(box.left, 0)
+    t1, l1 = min(box.top + box.side, H), min(box.left + box.side, W)
+    full[..., t0:t1, l0:l1] = patch[..., t0 - box.top:t1 - box.top, l0 - box.left:l1 - box.left]
+    alpha = feather_alpha(mask, feather)
+    return torch.where(alpha > 0, alpha * full + (1 - alpha) * image, image)
+
+
+# -- mask arithmetic ---------------------------------------------------------------------------
+def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Grow the hole by ``pixels`` (square structuring element, so diagonals count as one step)."""
+    if pixels <= 0:
+        return mask
+    return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels)
+
+
+def erode(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Shrink the hole by ``pixels``; the image border does not erode it."""
+    return 1 - dilate(1 - mask, pixels)
+
+
+def feather(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Soft alpha for a batch: 1 in the hole, falling linearly to 0 over ``pixels`` outside it (the alpha
+    that ``Inpainter(..., feather=pixels)`` blends with)."""
+    return torch.cat([feather_alpha(m[None], pixels) for m in mask])
+
+
+def hole_ratio(mask: torch.Tensor) -> float:
+    return float(mask.float().mean())

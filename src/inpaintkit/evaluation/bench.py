@@ -1,0 +1,153 @@
+"""``inpaintkit bench``: methods x images x mask sets x seeds, resumable and shardable.
+
+The run folder's layout is in :mod:`.rundir`; the config in :mod:`.config`.
+
+**Preparation.** Each image is cut to its central ``crop`` square (CelebA's 140x140 for faces; the
+largest central square when ``crop`` is None), resized to ``resolution`` (the model's, by default;
+bicubic, :func:`inpaintkit.data.images.center_crop_resize`) and stored as 8-bit PNG: metrics are computed
+at that resolution, and masks are generated at that size. A method sees the observation A(I), the ground
+truth with its hole grey (0), so no method can read what it must fill.
+
+**Resuming.** An output image is written to a temporary file and renamed into place; only then is
+its manifest line appended. Killed at any point, SIGKILL included, a rerun skips the keys already in a
+manifest and recomputes the rest; an output written but not yet recorded is simply written again (the
+same bytes: everything is seeded). Everything that can be checked is checked before the folder is
+touched, and a folder whose run failed before its first output takes a corrected config.
+
+**Sharding.** Under ``torchrun`` or ``accelerate launch`` (which set ``RANK`` / ``WORLD_SIZE``, or
+``LOCAL_RANK`` / ``LOCAL_WORLD_SIZE``), process r takes the items i with i % world == r and writes
+its own manifest shard; the shards merge into the manifest of a one-process run. One process is the
+default.
+
+Reference rows: ``copy`` (the ground truth itself, GradPaint's COPY oracle), ``greyfill`` (the
+hole filled with uniform grey, GREYFILL) and, for latent models, ``latent-copy`` (the hole filled
+with the ground truth after a round trip through the model's autoencoder: GradPaint Table 3's
+"Latent COPY", the floor of any latent method); every registered method runs through
+:meth:`inpaintkit.api.Inpainter.many`, the batching path of the command line's folder mode.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..api import Inpainter
+from ..core.errors import InpaintInputError
+from ..core.files import save_image
+from ..core.geometry import hole_ratio
+from ..core.images import load_image, load_mask, to_pil
+from ..data.images import prepare_ground_truth
+from ..data.masks import mask_from_name
+from ..models.hooks import count_calls
+from .config import DEFAULT_RESOLUTION, BenchConfig, Item, derived_seed, image_paths, work_items
+from .rundir import RunDir, append_line, merge_manifests, open_shard
+
+
+def batches(items: list[Item], size: int) -> list[list[Item]]:
+    """The items grouped by method, mask set and seed, ``size`` images at a time."""
+    groups: dict[tuple, list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.method.label, item.mask_set, item.seed), []).append(item)
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+def shard() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment; (0, 1) for a plain process."""
+    for rank_var, world_var in (("RANK", "WORLD_SIZE"), ("LOCAL_RANK", "LOCAL_WORLD_SIZE")):
+        if world_var in os.environ:
+            return int(os.environ.get(rank_var, 0)), int(os.environ[world_var])
+    return 0, 1
+
+
+def _ground_truth(run: RunDir, cfg: BenchConfig, path: Path, resolution: int) -> torch.Tensor:
+    file = run.gt(path.stem)
+    if not file.is_file():
+        save_image(to_pil(prepare_ground_truth(path, resolution, cfg.crop)), file)
+    return load_image(file)
+
+
+def _mask(run: RunDir, cfg: BenchConfig, item: Item, resolution: int) -> torch.Tensor:
+    file = run.mask(item.mask_set, item.stem)
+    if not file.is_file():
+        m = mask_from_name(item.mask_set, resolution, derived_seed(cfg.mask_seed, item.image_index))
+        save_image(to_pil(m[0].expand(3, -1, -1) * 2 - 1), file)
+    return load_mask(file)
+
+
+def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
+              inpainter: Inpainter | None) -> tuple[torch.Tensor, float, float]:
+    """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks
+    (B, 1, H, W)) and the network calls per image it made, forward and backward."""
+    masked = gt * (1 - mask)  # A(I): the hole is grey, no method can read what it fills
+    method = batch[0].method
+    if method.name == "copy":
+        return gt, 0.0, 0.0
+    if method.name == "greyfill":
+        return masked, 0.0, 0.0
+    model = inpainter.model
+    if method.name == "latent-copy":
+        if model is None or model.autoencoder is None:
+            raise InpaintInputError("the latent-copy row needs a latent model")
+        with torch.no_grad():
+            roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
+        return masked + mask * roundtrip, 0.0, 0.0
+    seeds = [derived_seed(item.seed, item.image_index) for item in batch]
+    with count_calls(model) as calls:
+        items = zip(masked[:, None], mask[:, None], seeds)
+        out = torch.cat(list(inpainter.many(items, method.name, batch_size=len(batch), **method.options)))
+    return out, calls.forward / len(batch), calls.backward / len(batch)
+
+
+def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
+    """Run (or resume) the benchmark into ``out``; returns the merged manifest's path once complete,
+    else the folder."""
+    cfg.check()
+    run = RunDir(out)
+    rank, world = shard()
+    paths = image_paths(cfg)
+    items = work_items(cfg, paths)
+    done = run.entries()
+    todo = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
+    needs_model = any(m.needs_model for m in cfg.methods)
+    inpainter = None
+    if todo and any(m.needs_model or not m.is_reference for m in cfg.methods):
+        device = cfg.device
+        if device == "auto" and world > 1 and torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
+        inpainter = Inpainter(cfg.model if needs_model else None, device=device, threads=None,
+                              precision=cfg.precision)
+    run.write_config(cfg)  # only once the model has loaded: a failure before leaves the folder as it was
+    resolution = cfg.resolution or (inpainter.model.resolution if inpainter and inpainter.model else DEFAULT_RESOLUTION)
+    fd = open_shard(run.shard_manifest(rank))
+    bar = tqdm(total=len(todo), desc=f"bench (rank {rank}/{world})" if world > 1 else "bench", disable=not progress)
+    try:
+        for batch in batches(todo, cfg.batch_size):
+            gt = torch.cat([_ground_truth(run, cfg, paths[item.image_index], resolution) for item in batch])
+            mask = torch.cat([_mask(run, cfg, item, resolution) for item in batch])
+            start = time.perf_counter()
+            outputs, calls, backward_calls = run_batch(batch, gt, mask, inpainter)
+            seconds = (time.perf_counter() - start) / len(batch)
+            for item, output, m in zip(batch, outputs, mask):
+                file = save_image(to_pil(output), run.output(item))
+                append_line(fd, {
+                    "key": item.key, "method": item.method.name, "label": item.method.label,
+                    "options": item.method.resolved_options(),
+                    "model": cfg.model if item.method.needs_model else None,
+                    "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
+                    "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
+                    "hole_ratio": hole_ratio(m[None]), "seed": item.seed,
+                    "sample_seed": derived_seed(item.seed, item.image_index), "resolution": resolution,
+                    "output": str(file.relative_to(run.root)),
+                    "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "seconds": seconds,
+                    "batch_size": len(batch), "network_calls": calls, "backward_calls": backward_calls,
+                })
+                bar.update(1)
+    finally:
+        bar.close()
+        os.close(fd)
+    merged = merge_manifests(run)
+    return merged if merged is not None else run.root

@@ -1,0 +1,230 @@
+"""``inpaintkit report RUN_DIR``: a bench run as a markdown table, a CSV, a quality-vs-time plot and a grid.
+
+One row per (mask set, method): LPIPS (AlexNet and VGG), FID with its number of images, KID
+(mean +- std over subsets), PSNR and SSIM over the whole image and over the hole, Color Distance,
+known-region change, seconds per image and network calls per image. Per-image metrics are means
+over the images (and seeds); FID/KID compare the method's outputs with the reference set (the
+config's ``fid_reference`` folders, prepared like the ground truth, or the run's ground truth).
+Metrics of each (mask set, method) group are cached in ``RUN_DIR/cache`` by output hashes.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.env import pick_device
+from ..core.files import atomic_path, save_image, save_npz, write_json, write_text
+from ..core.images import load_image, load_mask
+from ..data.images import list_images, prepare_ground_truth
+from .config import BenchConfig
+from .fidstats import FeatureCache
+from .grid import image_grid
+from .metrics import (LPIPS, InceptionFeatures, color_distance, frechet_distance, kernel_inception_distance,
+                      known_region_change, psnr, ssim)
+from .rundir import RunDir, read_manifest
+
+# (CSV column, markdown header, format)
+COLUMNS = [
+    ("mask_set", "masks", "{}"), ("method", "method", "{}"), ("n", "n", "{}"),
+    ("lpips_alex", "LPIPS-alex", "{:.4f}"), ("lpips_vgg", "LPIPS-vgg", "{:.4f}"),
+    ("fid", "FID", "{:.2f}"), ("fid_n", "FID n", "{}"), ("kid", "KID x1e3", "{:.2f}"), ("kid_std", "+-", "{:.2f}"),
+    ("psnr", "PSNR", "{:.2f}"), ("psnr_hole", "PSNR hole", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
+    ("ssim_hole", "SSIM hole", "{:.4f}"), ("color_distance", "CD", "{:.2f}"),
+    ("known_change", "known change", "{:.3f}"), ("seconds", "s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
+    ("backward_calls", "backward/image", "{:.0f}"),
+]
+PER_IMAGE = ["lpips_alex", "lpips_vgg", "psnr", "psnr_hole", "ssim", "ssim_hole", "color_distance", "known_change"]
+
+
+class Metrics:
+    """The networks, loaded once, and a store of Inception features by image-file hash (an output
+    identical to its ground truth, as COPY's, is featurized once)."""
+
+    def __init__(self, cache_dir: Path, device: str = "cpu"):
+        self.lpips = {net: LPIPS(net, device) for net in ("alex", "vgg")}
+        self.inception = InceptionFeatures(device)
+        self.store = cache_dir / "inception_features.npz"
+        self.features: dict[str, np.ndarray] = {}
+        if self.store.is_file():
+            with np.load(self.store) as z:
+                self.features = dict(zip(z["hashes"].tolist(), z["features"]))
+
+    def inception_features(self, files: list[Path], batch_size: int = 32) -> np.ndarray:
+        hashes = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+        missing = list(dict.fromkeys(h for h in hashes if h not in self.features))
+        by_hash = dict(zip(hashes, files))
+        for i in range(0, len(missing), batch_size):
+            chunk = missing[i:i + batch_size]
+            feats = self.inception(torch.cat([load_image(by_hash[h]) for h in chunk]))
+            self.features.update(zip(chunk, feats))
+            self._save()
+        return np.stack([self.features[h] for h in hashes])
+
+    def _save(self) -> None:
+        save_npz(self.store, hashes=np.array(list(self.features)), features=np.stack(list(self.features.values())))
+
+
+def _load(run: RunDir, files: list[str], loader) -> torch.Tensor:
+    return torch.cat([loader(run.root / f) for f in files])
+
+
+def group_metrics(run: RunDir, entries: list[dict], metrics: Metrics, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Per-image metrics of one (mask set, method) group (cached by output hashes) and its Inception features."""
+    shas = [e["sha256"] for e in entries]
+    digest = hashlib.sha256("".join(shas).encode()).hexdigest()[:16]
+    cache = run.root / "cache" / f"{entries[0]['label']}__{entries[0]['mask_set']}.npz"
+    result = None
+    if cache.is_file():
+        with np.load(cache) as z:
+            if str(z["digest"]) == digest:
+                result = {k: z[k] for k in z.files if k != "digest"}
+    if result is None:
+        out: dict[str, list] = {k: [] for k in PER_IMAGE}
+        for i in range(0, len(entries), batch_size):
+            chunk = entries[i:i + batch_size]
+            x = _load(run, [e["output"] for e in chunk], load_image)
+            gt = _load(run, [e["gt"] for e in chunk], load_image)
+            m = _load(run, [e["mask"] for e in chunk], load_mask)
+            out["lpips_alex"].append(metrics.lpips["alex"].batched(x, gt))
+            out["lpips_vgg"].append(metrics.lpips["vgg"].batched(x, gt))
+            out["psnr"].append(psnr(x, gt))
+            out["psnr_hole"].append(psnr(x, gt, m))
+            out["ssim"].append(ssim(x, gt))
+            out["ssim_hole"].append(ssim(x, gt, m))
+            out["color_distance"].append(color_distance(x, m))
+            out["known_change"].append(known_region_change(x, gt, m))
+        result = {k: np.concatenate(v) for k, v in out.items()}
+        save_npz(cache, digest=digest, **result)
+    result["features"] = metrics.inception_features([run.root / e["output"] for e in entries])
+    return result
+
+
+def reference_features(run: RunDir, cfg: BenchConfig, entries: list[dict], metrics: Metrics) -> np.ndarray:
+    """Inception features of the FID reference set: the ``fid_reference`` folders prepared like the
+    ground truth (same crop and resolution; kept in the run's ``cache/`` by :class:`FeatureCache`), or
+    the run's ground-truth images."""
+    if not cfg.fid_reference:
+        return metrics.inception_features(sorted({run.root / e["gt"] for e in entries}))
+    resolution = entries[0]["resolution"]
+    files = [p for folder in cfg.fid_reference for p in list_images(folder)]
+    key = {"files": hashlib.sha1("\n".join(p.name for p in files).encode()).hexdigest(), "resolution": resolution,
+           "crop": cfg.crop}
+
+    def compute():
+        images = torch.cat([prepare_ground_truth(p, resolution, cfg.crop) for p in files])
+        return metrics.inception.batched(images, progress=True), {"n": len(files)}
+
+    return FeatureCache(run.root / "cache").get("reference", key, compute)[0]
+
+
+def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], int]:
+    """One row of metrics per (mask set, method) in the config's order, and the reference set's size."""
+    run = RunDir(run_dir)
+    cfg = run.read_config()
+    entries = read_manifest(run)
+    if not entries:
+        raise ValueError(f"{run.root}: no finished outputs yet")
+    metrics = Metrics(run.root / "cache", pick_device(device))
+    ref = reference_features(run, cfg, entries, metrics)
+    rows = []
+    for mask_set in cfg.masks:
+        for method in cfg.methods:
+            group = [e for e in entries if e["mask_set"] == mask_set and e["label"] == method.label]
+            if not group:
+                continue
+            values = group_metrics(run, group, metrics)
+            kid, kid_std = kernel_inception_distance(values["features"], ref)
+            row = {"mask_set": mask_set, "method": method.label, "n": len(group),
+                   "fid": frechet_distance(values["features"], ref), "fid_n": len(group),
+                   "kid": kid * 1e3, "kid_std": kid_std * 1e3,
+                   "seconds": float(np.mean([e["seconds"] for e in group])),
+                   "network_calls": float(np.mean([e["network_calls"] for e in group])),
+                   "backward_calls": float(np.mean([e.get("backward_calls", 0) for e in group]))}
+            row.update({k: float(np.nanmean(values[k])) for k in PER_IMAGE})
+            rows.append(row)
+    return rows, len(ref)
+
+
+def _cell(fmt: str, value) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return fmt.format(value)
+
+
+def markdown_table(rows: list[dict], reference_n: int) -> str:
+    lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cell(f, r[k]) for k, _, f in COLUMNS) + " |" for r in rows]
+    lines.append(f"\nFID and KID against {reference_n} reference images; FID over n < 2048 images is biased "
+                 "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth; CD and known change in "
+                 "0..255 RGB units.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    timed = [r for r in rows if r["seconds"] > 0]
+    for ax, (key, name) in zip(axes, [("lpips_alex", "LPIPS (AlexNet)"), ("fid", "FID")]):
+        for r in timed:
+            ax.scatter(r["seconds"], r[key])
+            ax.annotate(f"{r['method']} ({r['mask_set']})", (r["seconds"], r[key]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        for r in rows:
+            if r["method"] in ("COPY", "GREYFILL"):
+                ax.axhline(r[key], ls="--", lw=0.8, color="grey")
+                ax.text(ax.get_xlim()[0] if timed else 0, r[key], f" {r['method']}", fontsize=7, va="bottom", color="grey")
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds per image")
+        ax.set_ylabel(f"{name} (lower is better)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def comparison_grid(run: RunDir, cfg: BenchConfig, entries: list[dict], rows: int = 6):
+    """The first ``rows`` images of the first mask set and seed: masked input, every method, ground truth."""
+    by_key = {e["key"]: e for e in entries}
+    mask_set, seed = cfg.masks[0], cfg.seeds[0]
+    firsts = [e for e in entries if e["mask_set"] == mask_set and e["seed"] == seed and e["label"] == cfg.methods[0].label]
+    sheet = []
+    for e in firsts[:rows]:
+        stem = Path(e["gt"]).stem
+        gt, mask = load_image(run.root / e["gt"]), load_mask(run.root / e["mask"])
+        row = [gt * (1 - mask) + mask * torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1)]  # hole in magenta
+        for m in cfg.methods:
+            hit = by_key.get(f"{m.label}/{mask_set}/{stem}/s{seed}")
+            row.append(load_image(run.root / hit["output"]) if hit else torch.zeros_like(gt))
+        sheet.append(row + [gt])
+    return image_grid(sheet, ["input"] + [m.label for m in cfg.methods] + ["ground truth"], cell=96)
+
+
+def report(run_dir: str | Path, out: str | Path | None = None, device: str = "auto", grid_rows: int = 6) -> Path:
+    """Write report.md, report.csv, quality_vs_time.png and grid.png into ``out`` (default: the run folder)."""
+    run = RunDir(run_dir)
+    out = Path(out) if out is not None else run.root
+    out.mkdir(parents=True, exist_ok=True)
+    rows, reference_n = summarize(run.root, device)
+    cfg = run.read_config()
+    entries = read_manifest(run)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=[k for k, _, _ in COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: r[k] for k, _, _ in COLUMNS} for r in rows)
+    write_text(out / "report.csv", table.getvalue())
+    write_text(out / "report.md", f"# Benchmark: {run.root}\n\n" + markdown_table(rows, reference_n)
+               + "\n![quality vs time](quality_vs_time.png)\n\n![grid](grid.png)\n")
+    plot_quality_vs_time(rows, out / "quality_vs_time.png")
+    save_image(comparison_grid(run, cfg, entries, grid_rows), out / "grid.png")
+    write_json(out / "report.json", {"reference_n": reference_n, "rows": rows})
+    return out / "report.md"

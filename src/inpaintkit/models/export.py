@@ -1,0 +1,48 @@
+"""The one writer of the model-folder format that :func:`inpaintkit.models.loading.load_folder` reads:
+``unet/`` + ``scheduler/`` + ``model_index.json``, and optionally ``vae/``, ``text_encoder/`` +
+``tokenizer/`` (a Stable Diffusion pipeline folder) and ``inpaintkit.json`` (the model card's figures and
+the components a folder names instead of shipping). Weights are safetensors; the folder appears at once,
+complete (written beside it and renamed into place)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from ..core.files import atomic_folder, write_json
+from ..core.schedule import ScheduleConfig
+from .hub import quiet_diffusers
+
+
+def write_model_folder(folder: str | Path, unet: torch.nn.Module, schedule: ScheduleConfig, *,
+                       vae: torch.nn.Module | None = None, text_encoder=None, meta: dict | None = None,
+                       dtype: torch.dtype | None = torch.float16) -> Path:
+    """Write a diffusers-layout model folder. ``dtype`` casts the saved U-Net (fp16 for shipped weights;
+    None keeps it); ``vae`` (a diffusers autoencoder) and ``text_encoder`` (a
+    :class:`~inpaintkit.models.text.PromptEncoder` with a ``transformers`` encoder) make it a Stable
+    Diffusion pipeline folder."""
+    folder = Path(folder)
+    unet_copy = copy.deepcopy(unet).to("cpu")
+    if dtype is not None:
+        with quiet_diffusers():
+            unet_copy = unet_copy.to(dtype)
+    sd = vae is not None or text_encoder is not None
+    scheduler_class = "DDIMScheduler" if sd else "DDPMScheduler"
+    index = {"_class_name": "StableDiffusionPipeline" if sd else "DDPMPipeline",
+             "unet": ["diffusers", type(unet).__name__], "scheduler": ["diffusers", scheduler_class]}
+    with atomic_folder(folder) as tmp:
+        unet_copy.save_pretrained(tmp / "unet", safe_serialization=True)
+        write_json(tmp / "scheduler" / "scheduler_config.json", {"_class_name": scheduler_class, **schedule.to_dict()})
+        if vae is not None:
+            vae.save_pretrained(tmp / "vae", safe_serialization=True)
+            index["vae"] = ["diffusers", type(vae).__name__]
+        if text_encoder is not None:
+            text_encoder.encoder.save_pretrained(tmp / "text_encoder", safe_serialization=True)
+            text_encoder.tokenizer.save_pretrained(tmp / "tokenizer")
+            index["text_encoder"] = ["transformers", type(text_encoder.encoder).__name__]
+            index["tokenizer"] = ["transformers", type(text_encoder.tokenizer).__name__]
+        write_json(tmp / "model_index.json", index)
+        if meta:
+            write_json(tmp / "inpaintkit.json", meta)
+    return folder

