@@ -92,7 +92,7 @@ class Inpainter:
 
     def many(self, items: Iterable[tuple], method: str = DEFAULT_METHOD, batch_size: int = DEFAULT_BATCH_SIZE,
              prompt: str | None = None, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,
-             progress: bool = False, **options) -> Iterator[torch.Tensor]:
+             progress: bool = False, callback=None, **options) -> Iterator[torch.Tensor]:
         """Inpaint a stream of (image, mask, seed) triples of any sizes, ``batch_size`` crops per network
         batch, yielding each result (1, 3, H, W) in input order as soon as its batch is done (a method that
         draws several completions per image, ``samples``, yields them together); only one batch is held in
@@ -107,7 +107,7 @@ class Inpainter:
         def flush() -> Iterator[torch.Tensor]:
             todo = [c for c in chunk if c[1].sum() > 0]
             results = iter(self._inpaint([c[0] for c in todo], [c[1] for c in todo], [c[2] for c in todo], method,
-                                         prompt, padding, feather, progress, None, options) if todo else [])
+                                         prompt, padding, feather, progress, callback, options) if todo else [])
             for img, m, _ in chunk:
                 if m.sum() == 0:
                     warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=3)

@@ -458,3 +458,22 @@ def test_train_resumes_from_its_checkpoint(tmp_path):
     result = run("train", "--data", tmp_path / "none", "--out", tmp_path / "run2")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: training data not found: {tmp_path / 'none'}"
+
+
+def test_folder_mode_batch_size_gives_the_same_files(tmp_path, model_dir):
+    """Seven images of several sizes, inpainted one at a time and four at a time: byte-identical files."""
+    from inpaintkit.testing.images import smooth_pil
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i, (h, w) in enumerate([(16, 16), (20, 24), (24, 20), (16, 30), (32, 32), (18, 18), (40, 16)]):
+        smooth_pil(h, w, seed=i).save(tmp_path / "images" / f"{i}.png")
+        box_mask(h, w).save(tmp_path / "masks" / f"{i}.png")
+    outputs = {}
+    for batch in (1, 4):
+        out = tmp_path / f"out{batch}"
+        result = run("inpaint", tmp_path / "images", tmp_path / "masks", "-o", out, "--model", model_dir,
+                     "--steps", 5, "--batch-size", batch, "--threads", 1)
+        assert result.exit_code == 0, result.stderr
+        outputs[batch] = snapshot(out)
+    assert len(outputs[1]) == 7 and outputs[1] == outputs[4]

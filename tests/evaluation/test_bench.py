@@ -20,7 +20,7 @@ from inpaintkit.evaluation.rundir import RunDir, merge_manifests, read_manifest
 from inpaintkit.testing.images import smooth_pil
 from inpaintkit.testing.tiny import tiny_pixel_model
 
-TIMING = {"seconds"}  # the only manifest fields that may differ between identical runs
+TIMING = {"seconds", "fit_seconds", "sample_seconds"}  # the only manifest fields that may differ between identical runs
 
 
 @pytest.fixture(scope="module")
@@ -309,3 +309,28 @@ def test_a_recorded_config_without_outputs_is_replaced(assets, tmp_path):
     (out / "config.json").write_text(json.dumps(config(assets, masks=["medium"])))  # a run killed before its first image
     assert run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), out, progress=False)
     assert json.loads((out / "config.json").read_text())["masks"] == ["thick"]
+
+
+def test_several_completions_per_image(assets, tmp_path):
+    """``samples``: k completions per image and seed; VIPaint draws them from one fit per image (its fit and
+    sampling seconds recorded apart), other methods from k seeds; a rerun after a partial run completes it."""
+    vip = {"name": "vipaint", "options": {"iterations": 1, "mc_samples": 1, "steps": 2}}
+    cfg = config(assets, methods=[vip, {"name": "combine-image", "options": {"steps": 2}}], seeds=[0],
+                 masks=["thick"], samples=2, batch_size=2)
+    out = tmp_path / "run"
+    manifest = run_bench(BenchConfig.from_dict(cfg), out, progress=False)
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(entries) == 2 * 3 * 2 and {e["completion"] for e in entries} == {0, 1}
+    for label in ("vipaint", "combine-image"):
+        first, second = (Image.open(out / e["output"]) for e in entries if e["label"] == label
+                         and e["gt"].endswith("img0.png"))
+        assert not np.array_equal(np.asarray(first), np.asarray(second))
+    vipaint = [e for e in entries if e["label"] == "vipaint"]
+    assert all(e["fit_seconds"] > 0 and e["sample_seconds"] > 0 for e in vipaint)
+    again = tmp_path / "again"  # killed after one completion: the rerun redoes the image's fit, same files
+    partial = run_bench(BenchConfig.from_dict(cfg), again, progress=False)
+    lines = partial.read_text().splitlines()
+    for path in (again / "manifest.jsonl", *again.glob("manifest.rank*.jsonl")):
+        path.unlink()
+    (again / "manifest.rank0.jsonl").write_text("\n".join(lines[:1]) + "\n")
+    assert comparable(run_bench(BenchConfig.from_dict(cfg), again, progress=False)) == comparable(manifest)

@@ -14,6 +14,14 @@ class ModelNotFoundError(InpaintInputError):
     component (an autoencoder, a text encoder) that a model names and that cannot be found."""
 
 
+class UnreadableImageError(InpaintInputError):
+    """A file that is not an image inpaintkit can decode."""
+
+
+class ImageTooLargeError(InpaintInputError):
+    """An image with more pixels than the reader accepts (told from its header, before decoding)."""
+
+
 class UnsafeFileError(InpaintInputError):
     """A file that would run code when read (a pickle needing more than tensors and plain values)."""
 

@@ -16,6 +16,7 @@ Conventions: an image is a (1, 3, H, W) float tensor in [-1, 1]; a mask is (1, 1
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InpaintInputError
+from .errors import ImageTooLargeError, InpaintInputError, UnreadableImageError
 
 MASK_THRESHOLD = 0.5  # a mask pixel is filled where its value, scaled to [0, 1], is >= 0.5
 MAX_PIXELS = 80_000_000  # about 8,900 x 8,900; PIL's own bomb limit is 89.5 M
@@ -32,29 +33,32 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-def open_image(path: str | Path, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """A decoded image file (first frame, EXIF orientation applied), or an :class:`InpaintInputError` for a
-    missing, unreadable or oversized file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InpaintInputError(f"{what} not found: {path}")
+def open_image(src: str | Path | bytes, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """A decoded image file, or the bytes of one (first frame, EXIF orientation applied); a missing,
+    unreadable (:class:`UnreadableImageError`) or oversized (:class:`ImageTooLargeError`) one is refused."""
+    if isinstance(src, (bytes, bytearray)):
+        name, source = f"upload ({len(src):,} bytes)", io.BytesIO(src)
+    else:
+        name = source = Path(src)
+        if not source.is_file():
+            raise InpaintInputError(f"{what} not found: {source}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(source)
             if im.width * im.height > max_pixels:
                 im.close()
-                raise InpaintInputError(f"{what} {path} is {im.width}x{im.height} pixels, more than the "
-                                        f"{max_pixels:,} inpaintkit reads")
+                raise ImageTooLargeError(f"{what} {name} is {im.width}x{im.height} pixels, more than the "
+                                         f"{max_pixels:,} inpaintkit reads")
             im.load()
             return ImageOps.exif_transpose(im)
     except InpaintInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # PIL's own limit, from the header
-        raise InpaintInputError(f"{what} {path} has too many pixels, more than the {max_pixels:,} inpaintkit "
-                                f"reads ({e})") from None
+        raise ImageTooLargeError(f"{what} {name} has too many pixels, more than the {max_pixels:,} inpaintkit "
+                                 f"reads ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InpaintInputError(f"{what} is not a readable image: {path} ({e})") from None
+        raise UnreadableImageError(f"{what} is not a readable image: {name} ({e})") from None
 
 
 def _warn_alpha(what: str) -> None:

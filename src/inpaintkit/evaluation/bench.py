@@ -42,17 +42,26 @@ from ..core.geometry import hole_ratio
 from ..core.images import load_image, load_mask, to_pil
 from ..data.images import prepare_ground_truth
 from ..data.masks import mask_from_name
+from ..methods import get_method
 from ..models.hooks import count_calls
 from .config import DEFAULT_RESOLUTION, BenchConfig, Item, derived_seed, image_paths, work_items
 from .rundir import RunDir, append_line, merge_manifests, open_shard
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
-    """The items grouped by method, mask set and seed, ``size`` images at a time."""
+    """The items grouped by method, mask set and seed, ``size`` images at a time (an image's completions
+    stay together: a method that draws them from one fit makes them in one call)."""
     groups: dict[tuple, list[Item]] = {}
     for item in items:
         groups.setdefault((item.method.label, item.mask_set, item.seed), []).append(item)
-    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+    out = []
+    for group in groups.values():
+        per_image: dict[int, list[Item]] = {}
+        for item in group:
+            per_image.setdefault(item.image_index, []).append(item)
+        images = list(per_image.values())
+        out += [[it for image in images[i:i + size] for it in image] for i in range(0, len(images), size)]
+    return out
 
 
 def shard() -> tuple[int, int]:
@@ -78,28 +87,61 @@ def _mask(run: RunDir, cfg: BenchConfig, item: Item, resolution: int) -> torch.T
     return load_mask(file)
 
 
+class PhaseClock:
+    """A method callback that times the phases a method reports (``StepInfo.extra["phase"]``: VIPaint's
+    fit and sampling); seconds per phase, the time before the first report counted in the first phase."""
+
+    def __init__(self):
+        self.start = self.mark = time.perf_counter()
+        self.phase = None
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, step) -> None:
+        phase = step.extra.get("phase")
+        if phase is None or phase == self.phase:
+            return
+        now = time.perf_counter()
+        if self.phase is not None:
+            self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + now - self.mark
+        self.phase, self.mark = phase, now
+
+    def finish(self) -> dict[str, float]:
+        if self.phase is not None:
+            self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + time.perf_counter() - self.mark
+        return self.seconds
+
+
 def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
-              inpainter: Inpainter | None) -> tuple[torch.Tensor, float, float]:
+              inpainter: Inpainter | None) -> tuple[torch.Tensor, float, float, dict[str, float]]:
     """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks
-    (B, 1, H, W)) and the network calls per image it made, forward and backward."""
+    (B, 1, H, W)), the network calls per output it made, forward and backward, and the seconds of the
+    phases it reports, per output."""
     masked = gt * (1 - mask)  # A(I): the hole is grey, no method can read what it fills
     method = batch[0].method
     if method.name == "copy":
-        return gt, 0.0, 0.0
+        return gt, 0.0, 0.0, {}
     if method.name == "greyfill":
-        return masked, 0.0, 0.0
+        return masked, 0.0, 0.0, {}
     model = inpainter.model
     if method.name == "latent-copy":
         if model is None or model.autoencoder is None:
             raise InpaintInputError("the latent-copy row needs a latent model")
         with torch.no_grad():
             roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
-        return masked + mask * roundtrip, 0.0, 0.0
-    seeds = [derived_seed(item.seed, item.image_index) for item in batch]
+        return masked + mask * roundtrip, 0.0, 0.0, {}
+    options = dict(method.options)
+    if get_method(method.name).multi_sample:  # one call per image draws all its completions from one fit
+        firsts = [i for i, item in enumerate(batch) if item.completion == 0]
+        triples = [(masked[i:i + 1], mask[i:i + 1], batch[i].sample_seed) for i in firsts]
+        options["samples"] = batch[0].completions
+    else:
+        triples = [(masked[i:i + 1], mask[i:i + 1], item.sample_seed) for i, item in enumerate(batch)]
+    clock = PhaseClock()
     with count_calls(model) as calls:
-        items = zip(masked[:, None], mask[:, None], seeds)
-        out = torch.cat(list(inpainter.many(items, method.name, batch_size=len(batch), **method.options)))
-    return out, calls.forward / len(batch), calls.backward / len(batch)
+        out = torch.cat(list(inpainter.many(triples, method.name, batch_size=len(triples), callback=clock,
+                                            **options)))
+    phases = {name: seconds / len(batch) for name, seconds in clock.finish().items()}
+    return out, calls.forward / len(batch), calls.backward / len(batch), phases
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
@@ -112,6 +154,10 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
     items = work_items(cfg, paths)
     done = run.entries()
     todo = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
+    partial = {(it.method.label, it.mask_set, it.seed, it.image_index) for it in todo
+               if not it.method.is_reference and get_method(it.method.name).multi_sample}
+    todo = [it for i, it in enumerate(items) if i % world == rank and (  # a fit draws all of an image's completions
+        it.key not in done or (it.method.label, it.mask_set, it.seed, it.image_index) in partial)]
     needs_model = any(m.needs_model for m in cfg.methods)
     inpainter = None
     if todo and any(m.needs_model or not m.is_reference for m in cfg.methods):
@@ -129,7 +175,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
             gt = torch.cat([_ground_truth(run, cfg, paths[item.image_index], resolution) for item in batch])
             mask = torch.cat([_mask(run, cfg, item, resolution) for item in batch])
             start = time.perf_counter()
-            outputs, calls, backward_calls = run_batch(batch, gt, mask, inpainter)
+            outputs, calls, backward_calls, phases = run_batch(batch, gt, mask, inpainter)
             seconds = (time.perf_counter() - start) / len(batch)
             for item, output, m in zip(batch, outputs, mask):
                 file = save_image(to_pil(output), run.output(item))
@@ -140,10 +186,11 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
                     "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
                     "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
                     "hole_ratio": hole_ratio(m[None]), "seed": item.seed,
-                    "sample_seed": derived_seed(item.seed, item.image_index), "resolution": resolution,
+                    "sample_seed": item.sample_seed, "completion": item.completion, "resolution": resolution,
                     "output": str(file.relative_to(run.root)),
                     "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "seconds": seconds,
                     "batch_size": len(batch), "network_calls": calls, "backward_calls": backward_calls,
+                    **{f"{name}_seconds": value for name, value in phases.items()},
                 })
                 bar.update(1)
     finally:

@@ -64,6 +64,7 @@ class BenchConfig:
     device: str = "auto"
     batch_size: int = 1  # images of one method, mask set and seed inpainted together (same noise as alone)
     precision: str = "fp32"  # of the networks: fp32, bf16 or auto (inpaintkit.models.precision)
+    samples: int = 1  # completions per image and seed (VIPaint's protocol: LPIPS is their mean, diversity their spread)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BenchConfig":
@@ -88,6 +89,8 @@ class BenchConfig:
             raise InpaintInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise InpaintInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.samples < 1:
+            raise InpaintInputError(f"samples must be >= 1, got {self.samples}")
         if self.n_images is not None and self.n_images < 1:
             raise InpaintInputError(f"n_images must be >= 1, got {self.n_images}")
         labels = [m.label for m in self.methods]
@@ -171,6 +174,14 @@ class Item:
     stem: str
     mask_set: str
     seed: int
+    completion: int = 0  # k of the run's ``samples`` completions of this image and seed
+    completions: int = 1
+
+    @property
+    def sample_seed(self) -> int:
+        """The seed of this completion: the k-th of the image's ``derived_seed(seed, image)`` stream."""
+        base = derived_seed(self.seed, self.image_index)
+        return base if self.completion == 0 else derived_seed(self.seed, self.image_index, self.completion)
 
 
 def derived_seed(*parts: int) -> int:
@@ -190,6 +201,10 @@ def image_paths(cfg: BenchConfig) -> list[Path]:
 
 
 def work_items(cfg: BenchConfig, paths: list[Path]) -> list[Item]:
-    """Every output of the run, in a fixed order (mask set, image, seed, method)."""
-    return [Item(f"{m.label}/{mask_set}/{p.stem}/s{seed}", m, i, p.stem, mask_set, seed)
-            for mask_set in cfg.masks for i, p in enumerate(paths) for seed in cfg.seeds for m in cfg.methods]
+    """Every output of the run, in a fixed order (mask set, image, seed, method, completion)."""
+    def key(m, mask_set, p, seed, k):
+        return f"{m.label}/{mask_set}/{p.stem}/s{seed}" + (f"/k{k}" if cfg.samples > 1 else "")
+
+    return [Item(key(m, mask_set, p, seed, k), m, i, p.stem, mask_set, seed, k, cfg.samples)
+            for mask_set in cfg.masks for i, p in enumerate(paths) for seed in cfg.seeds for m in cfg.methods
+            for k in range(cfg.samples)]

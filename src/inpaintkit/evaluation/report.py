@@ -36,7 +36,9 @@ COLUMNS = [
     ("fid", "FID", "{:.2f}"), ("fid_n", "FID n", "{}"), ("kid", "KID x1e3", "{:.2f}"), ("kid_std", "+-", "{:.2f}"),
     ("psnr", "PSNR", "{:.2f}"), ("psnr_hole", "PSNR hole", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
     ("ssim_hole", "SSIM hole", "{:.4f}"), ("color_distance", "CD", "{:.2f}"),
-    ("known_change", "known change", "{:.3f}"), ("seconds", "s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
+    ("known_change", "known change", "{:.3f}"), ("diversity", "diversity", "{:.4f}"),
+    ("seconds", "s/image", "{:.3f}"), ("fit_seconds", "fit s/image", "{:.3f}"),
+    ("sample_seconds", "sampling s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
     ("backward_calls", "backward/image", "{:.0f}"),
 ]
 PER_IMAGE = ["lpips_alex", "lpips_vgg", "psnr", "psnr_hole", "ssim", "ssim_hole", "color_distance", "known_change"]
@@ -123,6 +125,11 @@ def reference_features(run: RunDir, cfg: BenchConfig, entries: list[dict], metri
     return FeatureCache(run.root / "cache").get("reference", key, compute)[0]
 
 
+def _mean_of(entries: list[dict], key: str) -> float | None:
+    values = [e[key] for e in entries if key in e]
+    return float(np.mean(values)) if values else None
+
+
 def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], int]:
     """One row of metrics per (mask set, method) in the config's order, and the reference set's size."""
     run = RunDir(run_dir)
@@ -144,6 +151,8 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
                    "fid": frechet_distance(values["features"], ref), "fid_n": len(group),
                    "kid": kid * 1e3, "kid_std": kid_std * 1e3,
                    "seconds": float(np.mean([e["seconds"] for e in group])),
+                   "fit_seconds": _mean_of(group, "fit_seconds"), "sample_seconds": _mean_of(group, "sample_seconds"),
+                   "diversity": diversity(run, group, metrics.lpips["alex"]),
                    "network_calls": float(np.mean([e["network_calls"] for e in group])),
                    "backward_calls": float(np.mean([e.get("backward_calls", 0) for e in group]))}
             row.update({k: float(np.nanmean(values[k])) for k in PER_IMAGE})
@@ -152,17 +161,39 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
 
 
 def _cell(fmt: str, value) -> str:
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return "-"
     if isinstance(value, float) and math.isinf(value):
         return "inf"
     return fmt.format(value)
 
 
+def diversity(run: RunDir, group: list[dict], lpips: LPIPS) -> float | None:
+    """Mean pairwise LPIPS between the completions of one image (and seed), averaged over the images; None
+    for a run of one completion per image."""
+    by_image: dict[tuple, list[dict]] = {}
+    for e in group:
+        by_image.setdefault((e["gt"], e["seed"]), []).append(e)
+    spreads = []
+    for entries in by_image.values():
+        if len(entries) < 2:
+            continue
+        images = _load(run, [e["output"] for e in entries], load_image)
+        pairs = [(i, j) for i in range(len(entries)) for j in range(i + 1, len(entries))]
+        a = torch.cat([images[i:i + 1] for i, _ in pairs])
+        b = torch.cat([images[j:j + 1] for _, j in pairs])
+        spreads.append(float(lpips.batched(a, b).mean()))
+    return float(np.mean(spreads)) if spreads else None
+
+
 def markdown_table(rows: list[dict], reference_n: int) -> str:
-    lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(f, r[k]) for k, _, f in COLUMNS) + " |" for r in rows]
+    columns = [c for c in COLUMNS if any(r[c[0]] is not None for r in rows)]  # drop columns no row has
+    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(f, r[k]) for k, _, f in columns) + " |" for r in rows]
     lines.append(f"\nFID and KID against {reference_n} reference images; FID over n < 2048 images is biased "
-                 "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth; CD and known change in "
-                 "0..255 RGB units.")
+                 "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth (with several completions "
+                 "per image: their mean); diversity: mean pairwise LPIPS-alex of an image's completions; CD "
+                 "and known change in 0..255 RGB units.")
     return "\n".join(lines) + "\n"
 
 

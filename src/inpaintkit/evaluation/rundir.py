@@ -34,7 +34,8 @@ class RunDir:
         return self.root / "masks" / mask_set / f"{stem}.png"
 
     def output(self, item: Item) -> Path:
-        return self.root / "outputs" / item.method.label / item.mask_set / f"{item.stem}_s{item.seed}.png"
+        suffix = f"_k{item.completion}" if item.completions > 1 else ""
+        return self.root / "outputs" / item.method.label / item.mask_set / f"{item.stem}_s{item.seed}{suffix}.png"
 
     def shard_manifest(self, rank: int) -> Path:
         return self.root / f"manifest.rank{rank}.jsonl"

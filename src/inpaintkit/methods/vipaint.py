@@ -232,10 +232,12 @@ def fit(model, task, opts: VIPaintOptions, levels: list[int], reconstruction: Re
     optimizers = optimizers_of(posterior, opts)
     schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.99) for o in optimizers]
     for it in progress(range(opts.iterations), task, "vipaint fit"):
+        calls = model.network_calls
         per_image, z_te, x0 = fit_loss(model, task, posterior, levels, opts, reconstruction, draw)
         for o in optimizers:
             o.zero_grad(set_to_none=True)
         per_image.sum().backward()  # each image's parameters get their own gradient only
+        model.backward_calls += model.network_calls - calls  # every call of the iteration is differentiated
         for o, s in zip(optimizers, schedulers):
             o.step()
             s.step()

@@ -52,8 +52,9 @@ class DiffusionModel(torch.nn.Module):
     """A denoiser with its schedule and, for latent models, its autoencoder and text encoder."""
 
     def __init__(self, unet: torch.nn.Module, schedule: NoiseSchedule, autoencoder: Autoencoder | None = None,
-                 text_encoder=None, name: str = "", info: dict | None = None):
+                 text_encoder=None, name: str = "", info: dict | None = None, folder=None):
         super().__init__()
+        self.folder = folder  # the model folder it was loaded from (add-ons such as EP weights live there)
         self.unet = unet
         self.autoencoder = autoencoder
         self.text_encoder = text_encoder  # a callable (a PromptEncoder module): list[str] -> (B, L, D)

@@ -77,7 +77,7 @@ def load_folder(folder: str | Path, device="cpu", dtype: torch.dtype | None = No
     else:
         text_encoder = load_text_encoder(info["text_encoder"]) if "text_encoder" in info else None
     model = DiffusionModel(unet, NoiseSchedule(sched), autoencoder=vae, text_encoder=text_encoder,
-                           name=name or root.name, info=info)
+                           name=name or root.name, info=info, folder=root)
     return model.to(device)
 
 

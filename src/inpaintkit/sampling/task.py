@@ -43,7 +43,9 @@ class Task:
     - ``mask_z``: M in the model's space: max-pooled to the latent grid, so that a latent cell touching the
       hole is regenerated (M itself for pixel models);
     - ``generator``: one for the batch, or one per sample, so that each image of a batch gets the noise it
-      would get alone; ``cond``: prompt embeddings for text-conditioned models.
+      would get alone; ``cond``: prompt embeddings for text-conditioned models;
+    - ``progress``: a progress bar (True), none (False), or a function called with (step, of, phase) at
+      every step of every loop (a server's progress events; it may raise to cancel the run).
 
     The forward operator is A(x) = (1 - M) x: what is observed of an image (:meth:`observe`); the data
     terms of DPS, GradPaint, VIPaint and PILOT are built from :meth:`residual` / :meth:`residual_z`.
@@ -55,12 +57,12 @@ class Task:
     mask_z: torch.Tensor
     generator: torch.Generator | list[torch.Generator]
     cond: Conditioning | None = None
-    progress: bool = True
+    progress: bool | Callable[[int, int, str], None] = True
 
     @classmethod
     def create(cls, model: DiffusionModel | None, image: torch.Tensor, mask: torch.Tensor,
                generator: torch.Generator | list[torch.Generator], cond: Conditioning | None = None,
-               progress: bool = True) -> "Task":
+               progress: bool | Callable[[int, int, str], None] = True) -> "Task":
         """The task of inpainting ``image`` where ``mask`` is 1, in the space of ``model`` (pixels when None)."""
         device = model.device if model is not None else image.device
         mask = mask.to(device)
@@ -108,5 +110,14 @@ class Task:
 
 
 def progress(steps, task: Task, desc: str):
-    """``steps`` with a progress bar, unless the task runs quietly."""
+    """``steps`` with a progress bar, unless the task runs quietly, or reported to the task's progress function."""
+    if callable(task.progress):
+        return _reported(list(steps), task.progress, desc)
     return tqdm(steps, desc=desc, disable=not task.progress, leave=False)
+
+
+def _reported(steps: list, report: Callable[[int, int, str], None], desc: str):
+    for i, step in enumerate(steps):
+        report(i, len(steps), desc)
+        yield step
+    report(len(steps), len(steps), desc)

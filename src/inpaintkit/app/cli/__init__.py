@@ -5,7 +5,7 @@ A user error (a missing or unreadable file, a size mismatch, an unknown name, a 
 that exists, a missing optional package) prints one ``error: ...`` line on stderr, exits with status 1 and
 writes nothing. Heavy modules are imported inside the commands that need them.
 """
-from . import demo, evaluate, inpaint, listing, training  # noqa: F401  (each registers its commands)
+from . import demo, evaluate, inpaint, listing, serve, training  # noqa: F401  (each registers its commands)
 from .common import app
 
 __all__ = ["app"]

@@ -86,3 +86,36 @@ def train_command(
             if not (source.is_dir() or (cfg.text_encoder and source.is_file())):
                 raise InpaintInputError(f"training data not found: {source}")
         typer.echo(f"model written to {train(cfg, max_minutes=max_minutes)}", err=True)
+
+
+@app.command("train-ep")
+def train_ep_command(
+    out: Annotated[Path, typer.Option(help="Run folder; the weights go to out/latentpaint/ (copy that folder into "
+                                      "the model's folder). An existing run resumes.", show_default=False)],
+    model: Annotated[str, typer.Option(help="The denoiser (built-in name or folder).")] = "faces-32",
+    preset: Annotated[str, typer.Option(help="The recipe whose training data the denoiser saw.")] = "faces-32",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Latent models: where the preset's latent cache is.",
+                                                      show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Other training images than the preset's.", show_default=False)]
+    = None,
+    resolution: Annotated[Optional[int], typer.Option(min=8, help="Their side in pixels [default: the preset's].",
+                                                      show_default=False)] = None,
+    modules: Annotated[int, typer.Option(min=1, max=2, help="EP modules (1: the middle block's input; 2: and "
+                                         "its output).")] = 2,
+    steps: Annotated[int, typer.Option(min=1)] = 1500,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
+                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = "auto",
+):
+    """Train LatentPaint's Explicit Propagation modules for a model (the denoiser frozen)."""
+    with user_errors():
+        from ...train.ep import EPConfig, train_ep
+
+        cfg = EPConfig(model=model, preset=preset, out=str(out), cache_dir=cache_dir and str(cache_dir),
+                       data=data and str(data), resolution=resolution, modules=modules, steps=steps, batch_size=batch_size, lr=lr, bf16=bf16,
+                       device=start(device, threads))
+        typer.echo(f"EP weights written to {train_ep(cfg, max_minutes=max_minutes)}", err=True)

@@ -1,0 +1,44 @@
+"""LatentPaint's Explicit Propagation module (Corneanu et al. 2024, Eq. 12): mask-wise max pooling of the two
+regions of a feature map, an MLP over the two region descriptors, mask-wise unpooling.
+
+    h_hat = gamma^-1[ phi_omega[ gamma(D(m), h) ] ]
+
+Readings (docs/latentpaint.md): the MLP maps the two C-vectors (2C) through a hidden layer back to 2C; with
+``mode="residual"`` (the default) the unpooled vectors are added to the feature map and the last layer starts
+at zero, so an untrained module is the identity; ``mode="replace"`` is the literal Eq. 12. The pooling uses the
+binary downsampled known mask (D(m) >= 0.5); a region with no cell at this resolution pools to 0. The unpooling
+is soft: D(m) weights the known region's vector, 1 - D(m) the hole's.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+EP_MODES = ("residual", "replace")
+
+
+class ExplicitPropagation(nn.Module):
+    def __init__(self, channels: int, hidden: int | None = None, mode: str = "residual"):
+        super().__init__()
+        if mode not in EP_MODES:
+            raise ValueError(f"mode must be one of {EP_MODES}, got {mode!r}")
+        hidden = hidden or max(8, channels // 2)
+        self.channels, self.mode = channels, mode
+        self.mlp = nn.Sequential(nn.Linear(2 * channels, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels))
+        if mode == "residual":
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+
+    @staticmethod
+    def region_max(h: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+        """Max over the positions of ``region`` (B, 1, H, W) of ``h`` (B, C, H, W) -> (B, C); 0 where empty."""
+        pooled = h.masked_fill(~region, float("-inf")).amax(dim=(2, 3))
+        return torch.where(region.flatten(1).any(1, keepdim=True), pooled, torch.zeros_like(pooled))
+
+    def forward(self, h: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """``h`` (B, C, H, W) the merged features, ``known`` (B, 1, H, W) the known fraction D(m) of each cell."""
+        binary = known >= 0.5
+        descriptors = torch.cat([self.region_max(h, binary), self.region_max(h, ~binary)], dim=1)  # gamma
+        o_known, o_hole = self.mlp(descriptors.to(self.mlp[0].weight.dtype)).to(h.dtype).chunk(2, dim=1)  # phi
+        unpooled = known * o_known[..., None, None] + (1 - known) * o_hole[..., None, None]  # gamma^-1
+        return h + unpooled if self.mode == "residual" else unpooled
