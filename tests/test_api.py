@@ -143,3 +143,35 @@ def test_threads_argument(pixel_model):
             inpaintkit.Inpainter(pixel_model, threads=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_outpainting_keeps_the_original_and_grows_the_canvas(pixel_model):
+    img = photo(20, 16)
+    out = arr(inpaintkit.outpaint(img, left=6, right=2, top=0, bottom=5, model=pixel_model, steps=3, progress=False))
+    assert out.shape == (25, 24, 3)
+    assert np.array_equal(out[0:20, 6:22], img)  # the original, bit for bit
+    assert out[:, :6].std() > 0 and out[20:].std() > 0  # the borders were filled
+    centred = arr(inpaintkit.outpaint(img, to=(32, 30), model=pixel_model, steps=3, progress=False))
+    assert centred.shape == (30, 32, 3) and np.array_equal(centred[5:25, 8:24], img)
+    for bad in (dict(left=-1), dict(), dict(to=(10, 10)), dict(left=2, to=(40, 40)), dict(top=1.5)):
+        with pytest.raises(InpaintInputError):
+            inpaintkit.outpaint(img, model=pixel_model, steps=2, progress=False, **bad)
+
+
+def test_outpainting_from_the_command_line(pixel_model, tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from inpaintkit.app.cli import app
+
+    pixel_model.unet.save_pretrained(tmp_path / "model")
+    Image.fromarray(photo(20, 16)).save(tmp_path / "in.png")
+    run_cli = lambda *a: CliRunner().invoke(app, ["outpaint", str(tmp_path / "in.png"), "--model",  # noqa: E731
+                                                  str(tmp_path / "model"), "--steps", "2", *map(str, a)])
+    ok = run_cli("-o", tmp_path / "out.png", "--to", "24x28")
+    assert ok.exit_code == 0, ok.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (28, 24, 3) and np.array_equal(out[4:24, 4:20], photo(20, 16))
+    for args in (["--to", "8x8"], ["--to", "big"], ["--left", "2", "--to", "30x30"], []):
+        bad = run_cli("-o", tmp_path / "bad.png", *args)
+        assert bad.exit_code == 1 and "error:" in bad.output and not (tmp_path / "bad.png").exists()

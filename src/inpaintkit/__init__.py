@@ -7,11 +7,11 @@ from .core.env import prefer_sleeping_threads
 
 prefer_sleeping_threads()  # before torch loads OpenMP: idle threads sleep instead of spinning (core/env.py)
 
-from .api import DEFAULT_METHOD, DEFAULT_MODEL, Inpainter, inpaint  # noqa: E402
+from .api import DEFAULT_METHOD, DEFAULT_MODEL, Inpainter, inpaint, outpaint  # noqa: E402
 from .core.schedule import NoiseSchedule, ScheduleConfig  # noqa: E402
 from .methods import METHODS, get_method  # noqa: E402
 from .models import Conditioning, DiffusionModel, builtin_models, load_model  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["inpaint", "Inpainter", "load_model", "builtin_models", "DiffusionModel", "Conditioning",
+__all__ = ["inpaint", "outpaint", "Inpainter", "load_model", "builtin_models", "DiffusionModel", "Conditioning",
            "NoiseSchedule", "ScheduleConfig", "METHODS", "get_method", "DEFAULT_MODEL", "DEFAULT_METHOD"]

@@ -16,8 +16,8 @@ from PIL import Image
 
 from .core.env import pick_device, set_threads
 from .core.errors import InpaintInputError
-from .core.geometry import crop, crop_box, paste_back
-from .core.images import load_image, load_mask, to_pil
+from .core.geometry import borders_to, crop, crop_box, outpaint_canvas, paste_back
+from .core.images import MAX_PIXELS, load_image, load_mask, to_pil
 from .methods import DiffusionOptions, get_method, make_options
 from .models import DiffusionModel, load_model
 from .models.precision import set_precision
@@ -75,6 +75,20 @@ class Inpainter:
         seeds = [sample_seed(seed, k) for k in range(num_samples)]
         return torch.cat(self._inpaint([img] * num_samples, [m] * num_samples, seeds, method, prompt, padding,
                                        feather, progress, callback, options))
+
+    def outpaint(self, image, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
+                 to: tuple[int, int] | None = None, method: str = DEFAULT_METHOD, **kwargs) -> torch.Tensor:
+        """Grow the canvas by the given borders (or centre the image on a ``to`` = (width, height) canvas) and
+        fill them; returns (num_samples, 3, H', W'), the original pixels unchanged."""
+        img = load_image(image)
+        if to is not None:
+            if any((left, right, top, bottom)):
+                raise InpaintInputError("give either the borders or the size to grow to, not both")
+            borders = borders_to(tuple(img.shape[-2:]), *to)
+        else:
+            borders = dict(left=left, right=right, top=top, bottom=bottom)
+        canvas, mask = outpaint_canvas(img, **borders, max_pixels=MAX_PIXELS)
+        return self(canvas, mask, method=method, **kwargs)
 
     def batch(self, images: torch.Tensor, masks: torch.Tensor, seeds: list[int], method: str = DEFAULT_METHOD,
               prompt: str | None = None, padding: float = 0.5, feather: int = 0, progress: bool = True,
@@ -174,5 +188,21 @@ def inpaint(image, mask, method: str = DEFAULT_METHOD, model: str | DiffusionMod
         items = ((i, m, seed) for i, m in zip(image, mask))
         return [to_pil(o) for o in inpainter.many(items, method, batch_size, prompt, **kwargs)]
     out = inpainter(image, mask, method=method, prompt=prompt, seed=seed, num_samples=num_samples, **kwargs)
+    images = [to_pil(o) for o in out]
+    return images[0] if num_samples == 1 else images
+
+
+def outpaint(image, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0, to: tuple[int, int] | None = None,
+             method: str = DEFAULT_METHOD, model: str | DiffusionModel | None = DEFAULT_MODEL, seed: int = 0,
+             num_samples: int = 1, device: str = "auto", threads: int | str | None = "auto",
+             precision: str | None = None, **kwargs) -> Image.Image | list[Image.Image]:
+    """Extend ``image`` by ``left``/``right``/``top``/``bottom`` pixels (or to ``to`` = (width, height), centred)
+    and fill the new border with ``method``; the original pixels come back unchanged."""
+    spec = get_method(method)
+    options = {k: v for k, v in kwargs.items() if k not in ("padding", "feather", "progress", "prompt")}
+    make_options(method, options)
+    inpainter = Inpainter(model if spec.needs_model else None, device=device, threads=threads, precision=precision)
+    out = inpainter.outpaint(image, left, right, top, bottom, to, method=method, seed=seed, num_samples=num_samples,
+                             **kwargs)
     images = [to_pil(o) for o in out]
     return images[0] if num_samples == 1 else images

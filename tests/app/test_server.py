@@ -71,7 +71,7 @@ def test_lists_methods_and_models(client, model_dir):
     assert "combine-image" in methods and "repaint" in methods
     steps = next(o for o in methods["repaint"]["options"] if o["name"] == "steps")
     assert steps == {"name": "steps", "type": "int", "default": 250, "limits": {"ge": 1},
-                     "help": "the paper's T (Table 4: T = 250, j = 10, r = 10)"}
+                     "help": "the paper's T (Table 4: T = 250, j = 10, r = 10)", "path": False}
     gradpaint = {o["name"]: o for o in methods["gradpaint"]["options"]}
     assert gradpaint["normalization"]["limits"]["choices"] == ["rms", "sign", "global"]
     models = client.get("/api/v1/models").json()
@@ -149,7 +149,7 @@ def test_a_cancelled_queued_job_never_runs(client):
 @pytest.mark.parametrize("case, status", [
     ("unknown method", 422), ("unknown model", 422), ("path as model", 422), ("bad option", 422),
     ("nan option", 422), ("options not json", 422), ("mask of another size", 422), ("not an image", 415),
-    ("too many pixels", 413), ("upload too large", 413), ("missing mask", 422)])
+    ("too many pixels", 413), ("upload too large", 413), ("missing mask", 422), ("path in an option", 422)])
 def test_errors_are_json_with_the_right_status(client, case, status):
     big = np.zeros((400, 400, 3), np.uint8)
     kwargs = {"unknown method": dict(method="nope"), "unknown model": dict(model="other-model"),
@@ -157,7 +157,8 @@ def test_errors_are_json_with_the_right_status(client, case, status):
               "nan option": dict(options={"steps": 3, "eta": "nan"}), "options not json": dict(options=None),
               "mask of another size": dict(mask=hole_array(10)), "not an image": dict(image=b"plain text"),
               "too many pixels": dict(image=big, mask=np.zeros((400, 400), np.uint8)),
-              "upload too large": dict(image=np.random.default_rng(0).integers(0, 255, (280, 280, 3), np.uint8))}
+              "upload too large": dict(image=np.random.default_rng(0).integers(0, 255, (280, 280, 3), np.uint8)),
+              "path in an option": dict(method="latentpaint", options={"ep_weights": "/etc/passwd"})}
     if case == "options not json":
         response = client.post("/api/v1/jobs", files={"image": ("i.png", png(IMAGE)), "mask": ("m.png", png(MASK))},
                                data={"options": "{not json"})

@@ -108,3 +108,44 @@ def feather(mask: torch.Tensor, pixels: int) -> torch.Tensor:
 
 def hole_ratio(mask: torch.Tensor) -> float:
     return float(mask.float().mean())
+
+
+def check_borders(size: tuple[int, int], left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
+                  max_pixels: int | None = None) -> tuple[int, int]:
+    """The (height, width) of an image of ``size`` grown by the borders; bad borders are refused."""
+    from .errors import InpaintInputError
+
+    borders = {"left": left, "right": right, "top": top, "bottom": bottom}
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in borders.values()):
+        raise InpaintInputError(f"outpainting borders must be integers >= 0, got {borders}")
+    if not any(borders.values()):
+        raise InpaintInputError("outpainting needs a border to add (left, right, top or bottom > 0)")
+    h, w = size[0] + top + bottom, size[1] + left + right
+    if max_pixels is not None and h * w > max_pixels:
+        raise InpaintInputError(f"the outpainted canvas {w}x{h} has more than {max_pixels:,} pixels")
+    return h, w
+
+
+def outpaint_canvas(image: torch.Tensor, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
+                    max_pixels: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The image (1, 3, H, W) on a canvas grown by the given borders, and the mask of those borders (1 = fill).
+    The new border starts grey (0): it is what the method fills."""
+    H, W = image.shape[-2:]
+    h, w = check_borders((H, W), left, right, top, bottom, max_pixels)
+    canvas = torch.zeros(1, 3, h, w, dtype=image.dtype)
+    canvas[..., top:top + H, left:left + W] = image
+    mask = torch.ones(1, 1, h, w)
+    mask[..., top:top + H, left:left + W] = 0
+    return canvas, mask
+
+
+def borders_to(size: tuple[int, int], width: int, height: int) -> dict:
+    """The borders that centre an image of ``size`` (H, W) on a ``width`` x ``height`` canvas."""
+    from .errors import InpaintInputError
+
+    H, W = size
+    if width < W or height < H or (width, height) == (W, H):
+        raise InpaintInputError(f"--to {width}x{height} must be larger than the image ({W}x{H}) and at least as "
+                                "large in both directions")
+    return {"left": (width - W) // 2, "right": width - W - (width - W) // 2,
+            "top": (height - H) // 2, "bottom": height - H - (height - H) // 2}

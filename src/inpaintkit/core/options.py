@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from .errors import InpaintInputError
 
 
-def option(default, *, ge=None, gt=None, le=None, lt=None, choices=None, help: str = ""):
-    """A dataclass field with limits (``ge``/``gt``/``le``/``lt``, ``choices``) and a one-line help."""
+def option(default, *, ge=None, gt=None, le=None, lt=None, choices=None, help: str = "", path: bool = False):
+    """A dataclass field with limits (``ge``/``gt``/``le``/``lt``, ``choices``) and a one-line help; ``path``
+    marks a value that names a file (which a server must not take from its clients)."""
     limits = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices).items() if v is not None}
-    return field(default=default, metadata={"limits": limits, "help": help})
+    return field(default=default, metadata={"limits": limits, "help": help, "path": path})
 
 
 def _describe_type(typ) -> str:
@@ -97,8 +98,8 @@ def describe(cls) -> list[dict]:
     """Each field of a :class:`Validated` dataclass: name, type, default, limits and help."""
     hints = typing.get_type_hints(cls)
     return [{"name": f.name, "type": _describe_type(hints[f.name]), "default": f.default,
-             "limits": dict(f.metadata.get("limits", {})), "help": f.metadata.get("help", "")}
-            for f in dataclasses.fields(cls)]
+             "limits": dict(f.metadata.get("limits", {})), "help": f.metadata.get("help", ""),
+             "path": bool(f.metadata.get("path", False))} for f in dataclasses.fields(cls)]
 
 
 def parse_assignments(items: list[str], flag: str = "--set") -> dict[str, str]:

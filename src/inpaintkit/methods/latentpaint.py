@@ -53,7 +53,8 @@ class LatentPaintLSCOptions(DiffusionOptions):
 @dataclass
 class LatentPaintOptions(LatentPaintLSCOptions):
     ep: int = option(2, ge=0, le=2, help="Explicit Propagation modules: 0, 1 (the middle block's input), 2 (and output)")
-    ep_weights: str | None = option(None, help="EP weights (a safetensors file); default: the model folder's")
+    ep_weights: str | None = option(None, help="EP weights (a safetensors file); default: the model folder's",
+                                    path=True)
 
 
 def ep_modules(model, count: int, weights: str | None) -> dict | None:

@@ -105,8 +105,9 @@ class DiffusionModel(torch.nn.Module):
         return (batch, self.channels, side, side)
 
     # -- network -------------------------------------------------------------------------
-    def forward(self, x_t: torch.Tensor, t, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """The raw network output (eps, v or x0 as the schedule says)."""
+    def forward(self, x_t: torch.Tensor, t, cond: torch.Tensor | None = None, **unet_kwargs) -> torch.Tensor:
+        """The raw network output (eps, v or x0 as the schedule says); ``unet_kwargs`` go to the U-Net (a
+        ControlNet's residuals)."""
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
         self.network_calls += x_t.shape[0]
         x_in = x_t.to(self.dtype)
@@ -114,9 +115,9 @@ class DiffusionModel(torch.nn.Module):
             if cond is None:
                 raise InpaintInputError(f"model {self.name!r} is text-conditioned: pass a Conditioning from "
                                         "model.condition()")
-            out = self.unet(x_in, t, encoder_hidden_states=cond.to(x_in.device, self.dtype)).sample
+            out = self.unet(x_in, t, encoder_hidden_states=cond.to(x_in.device, self.dtype), **unet_kwargs).sample
         else:
-            out = self.unet(x_in, t).sample
+            out = self.unet(x_in, t, **unet_kwargs).sample
         return out.to(x_t.dtype)
 
     def predict(self, x_t: torch.Tensor, t, cond: Conditioning | None = None, clip: bool = True) -> Prediction:

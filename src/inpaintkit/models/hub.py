@@ -67,6 +67,13 @@ def load_component(folder: str | Path, dtype: torch.dtype | None = None, allow_p
     name = read_config(folder).get("_class_name")
     if name not in classes:
         raise ModelNotFoundError(f"{folder}: unsupported component class {name!r}; supported: {sorted(classes)}")
+    return load_component_class(classes[name], folder, dtype, allow_pickle)
+
+
+def load_component_class(cls, folder: str | Path, dtype: torch.dtype | None = None, allow_pickle: bool = False):
+    """``cls.from_pretrained(folder)``, from safetensors (pickled weights only with ``allow_pickle``)."""
+    folder = Path(folder)
+    read_config(folder)
     safe = any(folder.glob("*.safetensors"))
     if not safe:
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
@@ -77,7 +84,7 @@ def load_component(folder: str | Path, dtype: torch.dtype | None = None, allow_p
                                   "loaded; convert them to safetensors, or pass --allow-pickle (allow_pickle=True) "
                                   "for a source you trust")
     with quiet_diffusers():
-        return classes[name].from_pretrained(folder, torch_dtype=dtype, use_safetensors=safe)
+        return cls.from_pretrained(folder, torch_dtype=dtype, use_safetensors=safe)
 
 
 def hub_files_to_fetch(repo_files: list[str], allow_pickle: bool = False) -> list[str]:

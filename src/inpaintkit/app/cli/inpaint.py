@@ -195,3 +195,61 @@ def run_pairs(inpainter, todo: list[Pair], method: str, options: dict, seed: int
         bar.update(1)
     bar.close()
     return skipped
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise InpaintInputError(f"--to expects WIDTHxHEIGHT, got {text!r}")
+    return int(width), int(height)
+
+
+@app.command("outpaint")
+def outpaint_command(
+    image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image to extend.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file.", show_default=False)],
+    left: Annotated[int, typer.Option(min=0, help="Pixels to add on the left.")] = 0,
+    right: Annotated[int, typer.Option(min=0, help="Pixels to add on the right.")] = 0,
+    top: Annotated[int, typer.Option(min=0, help="Pixels to add on top.")] = 0,
+    bottom: Annotated[int, typer.Option(min=0, help="Pixels to add below.")] = 0,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="WxH", help="Grow to this size instead, the image "
+                                              "centred.", show_default=False)] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="Inpainting method (see `inpaintkit methods`).")]
+    = "combine-image",
+    model: Annotated[str, typer.Option(help="Built-in model, diffusers folder or hub id.")] = "faces-32",
+    steps: Annotated[Optional[int], typer.Option(help="Denoising steps [default: the method's].",
+                                                 show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    prompt: Annotated[Optional[str], typer.Option(help="Text prompt, for text-conditioned models.")] = None,
+    num_samples: Annotated[int, typer.Option(min=1, help="Samples, written as <stem>_<k>.")] = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = "auto",
+    precision: PrecisionOption = "fp32",
+    settings: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", help="A method option (repeatable).", show_default=False)] = None,
+):
+    """Extend an image beyond its borders: the new border is the region to fill; the original pixels are kept."""
+    with user_errors():
+        from ...api import Inpainter
+        from ...core.geometry import borders_to, check_borders
+        from ...core.images import MAX_PIXELS, load_image, to_pil
+        from ...methods import get_method
+
+        spec = get_method(method)
+        options = method_options(method, {"steps": steps}, settings or [])
+        pair = Pair(image, image, output_paths(output, num_samples))
+        plan_single(pair, overwrite)
+        picture = load_image(image)
+        borders = borders_to(tuple(picture.shape[-2:]), *parse_size(to)) if to else None
+        if borders and any((left, right, top, bottom)):
+            raise InpaintInputError("give either --left/--right/--top/--bottom or --to, not both")
+        borders = borders or dict(left=left, right=right, top=top, bottom=bottom)
+        check_borders(tuple(picture.shape[-2:]), **borders, max_pixels=MAX_PIXELS)  # before the model loads
+        inpainter = Inpainter(model if spec.needs_model else None, device=start(device, threads), threads=None,
+                              precision=precision.value)
+        results = inpainter.outpaint(picture, **borders, method=method, prompt=prompt, seed=seed,
+                                     num_samples=num_samples, **options)
+        for out, result in zip(pair.outputs, results):
+            write_output(to_pil(result), out)
+        typer.echo(f"wrote {', '.join(str(o) for o in pair.outputs)}", err=True)

@@ -35,6 +35,7 @@ class OptionInfo(BaseModel):
     default: Any = None
     limits: dict = {}
     help: str = ""
+    path: bool = False  # names a file: not settable over HTTP
 
 
 class MethodInfo(BaseModel):
@@ -146,6 +147,9 @@ def create_app(session: Session, token: str | None = None, max_upload_bytes: int
             raise HTTPException(422, "options must be a JSON object") from None
         if not isinstance(values, dict):
             raise HTTPException(422, "options must be a JSON object")
+        paths = {o["name"] for o in describe_options(method) if o["path"]} & {k.replace("-", "_") for k in values}
+        if paths:
+            raise HTTPException(422, f"option(s) {', '.join(sorted(paths))} name files on the server: not over HTTP")
         if not -2**31 <= seed < 2**63:
             raise HTTPException(422, "seed out of range")
         image_data, mask_data = await read(image, "image"), await read(mask, "mask")
