@@ -30,22 +30,14 @@ from inpaintkit.evaluation.config import BenchConfig
 from inpaintkit.models import load_model
 from inpaintkit.models.precision import set_precision
 from inpaintkit.sampling import sample
+from inpaintkit.evaluation.speed import best_seconds
 
-
-def best(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 1536) -> float:
     """GFLOP/s of an n x n x n matmul (best of 3)."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * n**3 / best(lambda: a @ b) / 1e9
+    return 2 * n**3 / best_seconds(lambda: a @ b) / 1e9
 
 
 def flops(fn) -> int:
@@ -60,12 +52,12 @@ def network_rates(model, batch: int) -> dict:
     t = torch.full((batch,), 500)
     unet = lambda: model.unet(x.to(model.dtype), t)  # noqa: E731
     out = {"unet_gflops": flops(unet) / 1e9}
-    out["unet_gflop_s"] = out["unet_gflops"] / best(unet)
+    out["unet_gflop_s"] = out["unet_gflops"] / best_seconds(unet)
     if model.autoencoder is not None:
         z = torch.randn(model.latent_shape(1))
         decode = lambda: model.decode(z)  # noqa: E731
         out["decode_gflops"] = flops(decode) / 1e9
-        out["decode_gflop_s"] = out["decode_gflops"] / best(decode)
+        out["decode_gflop_s"] = out["decode_gflops"] / best_seconds(decode)
     return out
 
 
@@ -116,7 +108,7 @@ def main(argv=None) -> None:
             for i, (face, mask) in enumerate(pairs):
                 inpainter(face, mask, steps=args.steps, seed=i, progress=False)
 
-        api = args.images / best(per_image, 1)
+        api = args.images / best_seconds(per_image, 1)
         out = work / f"out-{precision}"
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "inpaintkit", "inpaint", str(work / "images"), str(work / "masks"),
@@ -127,7 +119,7 @@ def main(argv=None) -> None:
         cfg = BenchConfig.from_dict(dict(methods=[{"name": "combine-image", "options": {"steps": args.steps}}],
                                          images=[str(work / "images")], model=str(folder_model), masks=["thick"],
                                          batch_size=args.batch, device="cpu", precision=precision))
-        bench = args.images / best(lambda: run_bench(cfg, tempfile.mkdtemp(dir=work), progress=False), 1)
+        bench = args.images / best_seconds(lambda: run_bench(cfg, tempfile.mkdtemp(dir=work), progress=False), 1)
         rates = network_rates(inpainter.model, args.batch)
         print(f"{precision:10s} {api:14.2f} {folder:12.2f} {bench:8.2f}   {rates['unet_gflop_s']:.0f} "
               f"({100 * rates['unet_gflop_s'] / peaks[precision]:.0f} %)")
@@ -139,7 +131,7 @@ def main(argv=None) -> None:
         set_precision(latent, precision)
         inpainter = Inpainter(latent, threads=None)
         rates = network_rates(latent, 1)
-        dps = best(lambda: inpainter(image, mask, method="dps", steps=args.steps, zeta=1.0, progress=False), 1)
+        dps = best_seconds(lambda: inpainter(image, mask, method="dps", steps=args.steps, zeta=1.0, progress=False), 1)
         print(f"{precision:10s} decode {rates['decode_gflops']:.1f} GFLOP at {rates['decode_gflop_s']:.0f} GFLOP/s "
               f"({100 * rates['decode_gflop_s'] / peaks[precision]:.0f} % of peak); DPS-latent {dps:.2f} s/image")
 

@@ -12,16 +12,8 @@ import time
 import torch
 
 from inpaintkit.models import load_model
+from inpaintkit.evaluation.speed import best_seconds
 
-
-def best_of(fn, repeats: int = 4) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv=None) -> None:
@@ -49,7 +41,7 @@ def main(argv=None) -> None:
     print(f"{args.model}: {torch.get_num_threads()} threads, decode to {model.resolution} px")
     for layout in ("contiguous_format", "channels_last") * 2:
         model.autoencoder.vae.to(memory_format=getattr(torch, layout))
-        print(f"{layout:18s} decode {best_of(decode):.3f} s   decode + backward {best_of(decode_backward):.3f} s")
+        print(f"{layout:18s} decode {best_seconds(decode):.3f} s   decode + backward {best_seconds(decode_backward):.3f} s")
 
 
 if __name__ == "__main__":

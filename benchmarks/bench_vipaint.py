@@ -24,16 +24,8 @@ from inpaintkit.models import load_model
 from inpaintkit.models.hooks import count_calls
 from inpaintkit.sampling import Task
 from inpaintkit.testing.images import smooth_image, square_hole
+from inpaintkit.evaluation.speed import best_seconds
 
-
-def best(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def forward_backward(model, batch: int, t: int, reconstruction=None) -> float:
@@ -45,13 +37,13 @@ def forward_backward(model, batch: int, t: int, reconstruction=None) -> float:
         x0 = model.predict(z, t, clip=False).x0
         loss = reconstruction(x0).sum() if reconstruction is not None else x0.square().sum()
         torch.autograd.grad(loss, z)
-    return best(run)
+    return best_seconds(run)
 
 
 def forward(model, batch: int, t: int) -> float:
     x = torch.randn(model.latent_shape(batch))
     with torch.no_grad():
-        return best(lambda: model.predict(x, t))
+        return best_seconds(lambda: model.predict(x, t))
 
 
 def main(argv=None) -> None:

@@ -50,7 +50,7 @@ def main(argv=None) -> Path:
         fitted = {}
 
         def keep_means(step):
-            if step.extra.get("phase") == "fitted":
+            if "means" in step.extra:
                 fitted.update(step.extra)
 
         out = inpainter(face, mask[0], method="vipaint", num_samples=args.samples, levels=args.levels,

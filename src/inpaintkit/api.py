@@ -20,6 +20,7 @@ from .core.geometry import borders_to, crop, crop_box, outpaint_canvas, paste_ba
 from .core.images import MAX_PIXELS, load_image, load_mask, to_pil
 from .methods import DiffusionOptions, get_method, make_options
 from .models import DiffusionModel, load_model
+from .models.memory import MemoryOptions, apply_memory_options
 from .models.precision import set_precision
 from .sampling import Task
 
@@ -42,11 +43,12 @@ class Inpainter:
     ``threads``: CPU threads for torch (``"auto"``: one per idle core, the default; an int; None leaves
     torch's setting alone). ``precision``: ``"fp32"``, ``"bf16"`` (the fast path) or ``"auto"`` (bf16 where
     the hardware has it), see :mod:`inpaintkit.models.precision`; None keeps the model as loaded.
-    ``allow_pickle``: permit pickled weights of a foreign model (they can run code)."""
+    ``allow_pickle``: permit pickled weights of a foreign model (they can run code). ``memory``: dtypes per
+    component, VAE tiling / slicing, CPU offload, channels-last (:mod:`inpaintkit.models.memory`)."""
 
     def __init__(self, model: str | DiffusionModel | None = DEFAULT_MODEL, device: str = "auto",
                  dtype: torch.dtype | None = None, threads: int | str | None = "auto", precision: str | None = None,
-                 allow_pickle: bool = False):
+                 allow_pickle: bool = False, memory: MemoryOptions | None = None):
         self.threads = set_threads(threads)
         self.device = pick_device(device)
         if isinstance(model, DiffusionModel) or model is None:
@@ -55,6 +57,8 @@ class Inpainter:
             self.model = load_model(model, device=self.device, dtype=dtype, allow_pickle=allow_pickle)
         if precision is not None and self.model is not None:
             set_precision(self.model, precision)
+        if memory is not None and self.model is not None:
+            apply_memory_options(self.model, memory, self.device)
 
     def __call__(self, image, mask, method: str = DEFAULT_METHOD, prompt: str | None = None, seed: int = 0,
                  num_samples: int = 1, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,

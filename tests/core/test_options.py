@@ -38,7 +38,8 @@ def test_bad_values_are_refused(values, message):
 
 def test_describe_and_parse():
     fields = {f["name"]: f for f in describe(Knobs)}
-    assert fields["steps"] == {"name": "steps", "type": "int", "default": 10, "limits": {"ge": 1}, "help": "how many"}
+    assert fields["steps"] == {"name": "steps", "type": "int", "default": 10, "limits": {"ge": 1}, "help": "how many",
+                               "path": False}
     assert parse_assignments(["a=1", "b-c = x y"]) == {"a": "1", "b_c": "x y"}
     for bad in (["novalue"], ["=3"], ["a=1", "a=2"]):
         with pytest.raises(InpaintInputError):

@@ -278,7 +278,7 @@ def test_latent_copy_row_is_the_autoencoder_round_trip_in_the_hole(latent_model,
     gt = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     mask = torch.zeros(2, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    out, calls, backward = run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
+    out, calls, backward, phases = run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
     with torch.no_grad():
         roundtrip = latent_model.decode(latent_model.encode(gt))
     hole = mask.bool().expand_as(gt)

@@ -47,6 +47,7 @@ class Method:
     spaces: tuple[str, ...]  # model spaces the method works in: "pixel", "latent"; () = needs no model
     paper: str = ""
     multi_sample: bool = False  # returns ``options.samples`` completions per image (several from one fit)
+    inpainting_unet: bool = False  # runs on U-Nets trained for inpainting (mask + masked latents as input)
 
     @property
     def needs_model(self) -> bool:
@@ -61,15 +62,21 @@ class Method:
         if model.space not in self.spaces:
             raise InpaintInputError(f"method {self.name!r} works on {'/'.join(self.spaces)} models; "
                                     f"{model.name!r} is a {model.space} model")
+        if model.is_inpainting_unet and not self.inpainting_unet:
+            raise InpaintInputError(f"{model.name!r} is an inpainting U-Net ({model.unet.config.in_channels} input "
+                                    f"channels): training-free methods need a plain denoiser; use sd-inpaint")
+        if self.inpainting_unet and not model.is_inpainting_unet:
+            raise InpaintInputError(f"method {self.name!r} needs an inpainting U-Net (Stable Diffusion's 9-channel); "
+                                    f"{model.name!r} is a plain denoiser")
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register(name: str, options: type, summary: str, spaces=("pixel", "latent"), paper: str = "",
-             multi_sample: bool = False):
+             multi_sample: bool = False, inpainting_unet: bool = False):
     def deco(fn):
-        METHODS[name] = Method(name, fn, options, summary, tuple(spaces), paper, multi_sample)
+        METHODS[name] = Method(name, fn, options, summary, tuple(spaces), paper, multi_sample, inpainting_unet)
         return fn
     return deco
 

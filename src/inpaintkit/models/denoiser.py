@@ -55,6 +55,7 @@ class DiffusionModel(torch.nn.Module):
                  text_encoder=None, name: str = "", info: dict | None = None, folder=None):
         super().__init__()
         self.folder = folder  # the model folder it was loaded from (add-ons such as EP weights live there)
+        self.execution_device: torch.device | None = None  # where an offloaded model computes (models/memory.py)
         self.unet = unet
         self.autoencoder = autoencoder
         self.text_encoder = text_encoder  # a callable (a PromptEncoder module): list[str] -> (B, L, D)
@@ -86,11 +87,17 @@ class DiffusionModel(torch.nn.Module):
 
     @property
     def channels(self) -> int:
-        return self.unet.config.in_channels
+        """Channels of the sample x_t (a learned-variance U-Net outputs more, an inpainting U-Net takes more in)."""
+        return min(self.unet.config.in_channels, self.unet.config.out_channels)
+
+    @property
+    def is_inpainting_unet(self) -> bool:
+        """A U-Net that takes the mask and the masked image's latents beside x_t (Stable Diffusion's 9-channel)."""
+        return self.unet.config.in_channels > self.unet.config.out_channels
 
     @property
     def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
+        return self.execution_device or next(self.unet.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -120,20 +127,24 @@ class DiffusionModel(torch.nn.Module):
             out = self.unet(x_in, t, **unet_kwargs).sample
         return out.to(x_t.dtype)
 
-    def predict(self, x_t: torch.Tensor, t, cond: Conditioning | None = None, clip: bool = True) -> Prediction:
+    def predict(self, x_t: torch.Tensor, t, cond: Conditioning | None = None, clip: bool = True,
+                concat: torch.Tensor | None = None) -> Prediction:
         """x0 and eps estimates at (x_t, t), with classifier-free guidance (Ho & Salimans 2022, Eq. 6)
         applied to the network output; x0 is clipped to the data range for models trained that way (unless
-        ``clip`` is False: methods that differentiate the x0 estimate keep every pixel's gradient)."""
+        ``clip`` is False: methods that differentiate the x0 estimate keep every pixel's gradient).
+        ``concat``: channels the network takes beside x_t (an inpainting U-Net's mask and masked latents)."""
+        x_in = x_t if concat is None else torch.cat([x_t, concat.to(x_t)], dim=1)
         if cond is None or cond.embeds is None:
-            out = self(x_t, t)
+            out = self(x_in, t)
         else:
             cond = cond.expand(x_t.shape[0])
             if cond.guidance_scale == 1.0 or cond.uncond_embeds is None:
-                out = self(x_t, t, cond.embeds)
+                out = self(x_in, t, cond.embeds)
             else:
-                both = self(torch.cat([x_t, x_t]), t, torch.cat([cond.uncond_embeds, cond.embeds]))
+                both = self(torch.cat([x_in, x_in]), t, torch.cat([cond.uncond_embeds, cond.embeds]))
                 out_u, out_c = both.chunk(2)
                 out = out_u + cond.guidance_scale * (out_c - out_u)
+        out = out[:, :self.channels]  # a learned-variance output's variance half: the steps here use fixed variances
         x0, eps = self.schedule.to_x0_eps(out, x_t, t)
         if clip and self.autoencoder is None:
             x0 = self.schedule.clip(x0)

@@ -3,7 +3,7 @@ regions of a feature map, an MLP over the two region descriptors, mask-wise unpo
 
     h_hat = gamma^-1[ phi_omega[ gamma(D(m), h) ] ]
 
-Readings (docs/latentpaint.md): the MLP maps the two C-vectors (2C) through a hidden layer back to 2C; with
+Readings (docs/latentpaint.md): the MLP maps the two C-vectors (2C) through a hidden layer (C/4) back to 2C; with
 ``mode="residual"`` (the default) the unpooled vectors are added to the feature map and the last layer starts
 at zero, so an untrained module is the identity; ``mode="replace"`` is the literal Eq. 12. The pooling uses the
 binary downsampled known mask (D(m) >= 0.5); a region with no cell at this resolution pools to 0. The unpooling
@@ -22,7 +22,7 @@ class ExplicitPropagation(nn.Module):
         super().__init__()
         if mode not in EP_MODES:
             raise ValueError(f"mode must be one of {EP_MODES}, got {mode!r}")
-        hidden = hidden or max(8, channels // 2)
+        hidden = hidden or max(8, channels // 4)
         self.channels, self.mode = channels, mode
         self.mlp = nn.Sequential(nn.Linear(2 * channels, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels))
         if mode == "residual":

@@ -73,27 +73,30 @@ def tiny_prompt_encoder(seed: int = 0) -> PromptEncoder:
     return PromptEncoder(tokenizer, _seeded(seed, lambda: CLIPTextModel(config))).eval()
 
 
-def tiny_conditional_unet(sample_size: int, seed: int = 0):
-    """A ``UNet2DConditionModel`` with cross-attention to :data:`TEXT_DIM`-wide prompt embeddings."""
+def tiny_conditional_unet(sample_size: int, seed: int = 0, in_channels: int = 4):
+    """A ``UNet2DConditionModel`` with cross-attention to :data:`TEXT_DIM`-wide prompt embeddings (``in_channels``
+    9: an inpainting U-Net, x_t + mask + masked latents)."""
     from diffusers import UNet2DConditionModel
 
     return _seeded(seed, lambda: UNet2DConditionModel(
-        sample_size=sample_size, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        sample_size=sample_size, in_channels=in_channels, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         norm_num_groups=4, cross_attention_dim=TEXT_DIM, attention_head_dim=4)).eval()
 
 
-def tiny_conditional_model(resolution: int = 32, seed: int = 0) -> DiffusionModel:
-    """A text-conditioned latent model: tiny VAE + cross-attention U-Net + tiny CLIP text encoder."""
-    return DiffusionModel(tiny_conditional_unet(resolution // 8, seed + 1), NoiseSchedule(SD_EPS_SCHEDULE),
+def tiny_conditional_model(resolution: int = 32, seed: int = 0, inpainting: bool = False) -> DiffusionModel:
+    """A text-conditioned latent model: tiny VAE + cross-attention U-Net + tiny CLIP text encoder (``inpainting``:
+    Stable Diffusion's 9-channel inpainting U-Net)."""
+    unet = tiny_conditional_unet(resolution // 8, seed + 1, in_channels=9 if inpainting else 4)
+    return DiffusionModel(unet, NoiseSchedule(SD_EPS_SCHEDULE),
                           autoencoder=Autoencoder(tiny_vae(seed)), text_encoder=tiny_prompt_encoder(seed + 2),
                           name="tiny-conditional")
 
 
-def save_tiny_sd_folder(path: str | Path, resolution: int = 32, seed: int = 0) -> Path:
+def save_tiny_sd_folder(path: str | Path, resolution: int = 32, seed: int = 0, inpainting: bool = False) -> Path:
     """Write :func:`tiny_conditional_model` as a Stable Diffusion pipeline folder (``unet/``, ``vae/``,
     ``scheduler/``, ``text_encoder/``, ``tokenizer/``, ``model_index.json``) for ``load_folder``."""
-    model = tiny_conditional_model(resolution, seed)
+    model = tiny_conditional_model(resolution, seed, inpainting)
     return write_model_folder(path, model.unet, model.schedule.config, vae=model.autoencoder.vae,
                               text_encoder=model.text_encoder, dtype=None)
 
