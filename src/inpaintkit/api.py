@@ -20,6 +20,7 @@ from .core.geometry import borders_to, crop, crop_box, outpaint_canvas, paste_ba
 from .core.images import MAX_PIXELS, load_image, load_mask, to_pil
 from .methods import DiffusionOptions, get_method, make_options
 from .models import DiffusionModel, load_model
+from .models.hub import HubOptions
 from .models.memory import MemoryOptions, apply_memory_options
 from .models.precision import set_precision
 from .sampling import Task
@@ -44,21 +45,32 @@ class Inpainter:
     torch's setting alone). ``precision``: ``"fp32"``, ``"bf16"`` (the fast path) or ``"auto"`` (bf16 where
     the hardware has it), see :mod:`inpaintkit.models.precision`; None keeps the model as loaded.
     ``allow_pickle``: permit pickled weights of a foreign model (they can run code). ``memory``: dtypes per
-    component, VAE tiling / slicing, CPU offload, channels-last (:mod:`inpaintkit.models.memory`)."""
+    component, VAE tiling / slicing, CPU offload, channels-last (:mod:`inpaintkit.models.memory`).
+    ``class_label``: the class a class-conditional model (an ImageNet guided-diffusion checkpoint) generates.
+    ``hub``: weights variant, revision, cache folder, and the configs of a single-file checkpoint
+    (:class:`~inpaintkit.models.hub.HubOptions`)."""
 
     def __init__(self, model: str | DiffusionModel | None = DEFAULT_MODEL, device: str = "auto",
                  dtype: torch.dtype | None = None, threads: int | str | None = "auto", precision: str | None = None,
-                 allow_pickle: bool = False, memory: MemoryOptions | None = None):
+                 allow_pickle: bool = False, memory: MemoryOptions | None = None, class_label: int | None = None,
+                 hub: HubOptions | None = None):
         self.threads = set_threads(threads)
         self.device = pick_device(device)
         if isinstance(model, DiffusionModel) or model is None:
             self.model = model
         else:
-            self.model = load_model(model, device=self.device, dtype=dtype, allow_pickle=allow_pickle)
+            self.model = load_model(model, device=self.device, dtype=dtype, allow_pickle=allow_pickle, hub=hub)
         if precision is not None and self.model is not None:
             set_precision(self.model, precision)
         if memory is not None and self.model is not None:
             apply_memory_options(self.model, memory, self.device)
+        if class_label is not None:
+            classes = self.model.unet.config.get("num_class_embeds") if self.model is not None else None
+            if not classes:
+                raise InpaintInputError("class_label: the model is not class-conditional")
+            if not 0 <= class_label < classes:
+                raise InpaintInputError(f"class_label must be in [0, {classes - 1}], got {class_label}")
+            self.model.class_label = class_label
 
     def __call__(self, image, mask, method: str = DEFAULT_METHOD, prompt: str | None = None, seed: int = 0,
                  num_samples: int = 1, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,

@@ -186,6 +186,9 @@ BAD_INPUTS = {
     "unknown output format": (["image.png", "mask.png"], ["-o", "out.xyz"], "unsupported extension"),
     "prompt for an unconditional model": (["image.png", "mask.png"], ["--prompt", "a face"], "text-conditioned"),
     "file and folder": (["image.png", "."], [], "both be files or both be folders"),
+    "unknown memory word": (["image.png", "mask.png"], ["--memory", "tiling"], "--memory 'tiling': expected"),
+    "memory dtype": (["image.png", "mask.png"], ["--memory", "vae=fp8"], "dtype must be one of"),
+    "tiling without an autoencoder": (["image.png", "mask.png"], ["--memory", "vae-tiling"], "no autoencoder"),
 }
 
 

@@ -43,3 +43,12 @@ def test_component_dtypes_and_bad_values():
         apply_memory_options(tiny_pixel_model(16), MemoryOptions(unet_dtype="fp8"), torch.device("cpu"))
     with pytest.raises(InpaintInputError, match="autoencoder"):
         apply_memory_options(tiny_pixel_model(16), MemoryOptions(vae_tiling=True), torch.device("cpu"))
+
+
+def test_memory_words():
+    assert MemoryOptions.parse(["cpu-offload", "vae=fp16", "unet = bf16", "vae-tiling"]) == MemoryOptions(
+        unet_dtype="bf16", vae_dtype="fp16", vae_tiling=True, cpu_offload=True)
+    assert MemoryOptions.parse([]) == MemoryOptions()
+    for bad in (["tiling"], ["cpu-offload=yes"], ["text=fp8"], ["decoder=fp16"]):
+        with pytest.raises(InpaintInputError):
+            MemoryOptions.parse(bad)

@@ -47,6 +47,7 @@ class ScheduleConfig:
     clip_sample_range: float = 1.0
     timestep_spacing: str = "leading"
     steps_offset: int = 0
+    variance_type: str = "fixed_small"  # "learned_range": the network also outputs v of Improved DDPM Eq. 15
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScheduleConfig":
@@ -185,6 +186,16 @@ class NoiseSchedule:
         var = ((1 - ab_prev) / (1 - ab_t) * beta).clamp(min=1e-20)
         final = torch.as_tensor(t_prev, device=x_t.device).reshape(-1, *([1] * (x_t.ndim - 1))) < 0
         return mean + torch.where(final, torch.zeros_like(var), var.sqrt()) * noise
+
+    def learned_log_variance(self, v: torch.Tensor, t, t_prev) -> torch.Tensor:
+        """log Sigma of the step t -> t_prev from the network's v in [-1, 1] (Improved DDPM Eq. 15):
+        exp(frac log beta + (1 - frac) log beta_tilde), frac = (v + 1) / 2, with beta and beta_tilde of the
+        step actually taken (respaced, as guided-diffusion's SpacedDiffusion computes them)."""
+        ab_t, ab_prev = self.alpha_bar(t, v), self.alpha_bar(t_prev, v)
+        beta = 1 - ab_t / ab_prev
+        beta_tilde = (1 - ab_prev) / (1 - ab_t) * beta
+        frac = (v + 1) / 2
+        return frac * beta.clamp(min=1e-20).log() + (1 - frac) * beta_tilde.clamp(min=1e-20).log()
 
     def ddim_step(self, x_t, x0, eps, t, t_prev, eta: float = 0.0, noise: torch.Tensor | None = None):
         """DDIM update (Song et al. 2021, Eq. 12); eta = 1 is DDPM-like, eta = 0 deterministic."""

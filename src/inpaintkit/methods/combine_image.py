@@ -19,8 +19,9 @@ from .registry import DiffusionOptions, register
 def combine_image(model, task, opts: DiffusionOptions, callback=None):
     x = task.initial_noise()
     for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "combine-image")):
-        x0 = task.collage(model.predict(x, t, task.cond).x0)  # Eq. 3
+        pred = model.predict(x, t, task.cond)
+        x0 = task.collage(pred.x0)  # Eq. 3
         if callback:
             callback(StepInfo(i, t, x, x0))
-        x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta)  # Eq. 2
+        x = denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta, pred.variance_v)  # Eq. 2
     return model.decode(x)

@@ -21,8 +21,9 @@ from .registry import DiffusionOptions, register
 def combine_noisy(model, task, opts: DiffusionOptions, callback=None):
     x = task.initial_noise()
     for i, (t, t_prev) in enumerate(progress(timestep_pairs(model.schedule, opts.steps), task, "combine-noisy")):
-        x0 = model.predict(x, t, task.cond).x0
+        pred = model.predict(x, t, task.cond)
         if callback:
-            callback(StepInfo(i, t, x, x0))
-        x = blend_known(model.schedule, task, denoise_step(model.schedule, task, x, x0, t, t_prev, opts.eta), t_prev)  # Eq. 4
+            callback(StepInfo(i, t, x, pred.x0))
+        x_prev = denoise_step(model.schedule, task, x, pred.x0, t, t_prev, opts.eta, pred.variance_v)
+        x = blend_known(model.schedule, task, x_prev, t_prev)  # Eq. 4
     return model.decode(x)

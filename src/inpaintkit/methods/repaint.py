@@ -16,7 +16,9 @@ Like diffusers, it uses RePaint's own spacing t = i * (T // steps) whatever the 
 step re-derives eps from the clipped x0 (diffusers keeps the raw network eps), the known region
 gets fresh noise (diffusers reuses the reverse step's noise, the original RePaint code does not),
 and a forward jump is one exact draw from q(x_t | x_s) (diffusers applies betas shifted by one
-inference step, which only matters when T // steps > 1).
+inference step, which only matters when T // steps > 1). A learned-variance model (guided-diffusion's
+``learn_sigma`` checkpoints, which RePaint evaluates) samples its reverse steps with the learned variance
+(Improved DDPM Eq. 15), as the RePaint code does.
 """
 from __future__ import annotations
 
@@ -73,10 +75,11 @@ def repaint(model, task, opts: RePaintOptions, callback=None):
     t_last = path[0] + 1
     for i, t in enumerate(progress(path, task, "repaint")):
         if t < t_last:  # Alg. 1 lines 4-8
-            x0 = model.predict(x, t, task.cond).x0
+            pred = model.predict(x, t, task.cond)
             if callback:
-                callback(StepInfo(i, t, x, x0))
-            x = blend_known(schedule, task, denoise_step(schedule, task, x, x0, t, after(t), opts.eta), after(t))
+                callback(StepInfo(i, t, x, pred.x0))
+            x_prev = denoise_step(schedule, task, x, pred.x0, t, after(t), opts.eta, pred.variance_v)
+            x = blend_known(schedule, task, x_prev, after(t))
         else:  # Alg. 1 line 10: x sits at level after(t_last); one step back up to after(t) = t_last
             x = schedule.noise_from(x, after(t_last), t_last, task.randn(x))
         t_last = t

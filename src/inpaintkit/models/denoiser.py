@@ -18,6 +18,7 @@ import torch
 from ..core.errors import InpaintInputError
 from ..core.schedule import NoiseSchedule
 from .autoencoder import Autoencoder
+from .text import unpack_pooled
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Conditioning:
 class Prediction:
     x0: torch.Tensor
     eps: torch.Tensor
+    variance_v: torch.Tensor | None = None  # a learned-variance model's v (Improved DDPM Eq. 15), else None
 
 
 class DiffusionModel(torch.nn.Module):
@@ -56,6 +58,7 @@ class DiffusionModel(torch.nn.Module):
         super().__init__()
         self.folder = folder  # the model folder it was loaded from (add-ons such as EP weights live there)
         self.execution_device: torch.device | None = None  # where an offloaded model computes (models/memory.py)
+        self.class_label: int | None = None  # the class a class-conditional U-Net (num_class_embeds) generates
         self.unet = unet
         self.autoencoder = autoencoder
         self.text_encoder = text_encoder  # a callable (a PromptEncoder module): list[str] -> (B, L, D)
@@ -91,6 +94,12 @@ class DiffusionModel(torch.nn.Module):
         return min(self.unet.config.in_channels, self.unet.config.out_channels)
 
     @property
+    def learns_variance(self) -> bool:
+        """The network outputs the variance interpolation v beside its eps (guided-diffusion's learn_sigma)."""
+        return (self.schedule.config.variance_type == "learned_range"
+                and self.unet.config.out_channels == 2 * self.channels)
+
+    @property
     def is_inpainting_unet(self) -> bool:
         """A U-Net that takes the mask and the masked image's latents beside x_t (Stable Diffusion's 9-channel)."""
         return self.unet.config.in_channels > self.unet.config.out_channels
@@ -118,11 +127,25 @@ class DiffusionModel(torch.nn.Module):
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
         self.network_calls += x_t.shape[0]
         x_in = x_t.to(self.dtype)
+        if self.unet.config.get("num_class_embeds"):
+            if self.class_label is None:
+                raise InpaintInputError(f"model {self.name!r} is class-conditional: give a class label "
+                                        f"(class_label=, --class-label; 0..{self.unet.config.num_class_embeds - 1})")
+            unet_kwargs["class_labels"] = torch.full((x_t.shape[0],), self.class_label, device=x_t.device)
         if "cross_attention_dim" in self.unet.config:
             if cond is None:
                 raise InpaintInputError(f"model {self.name!r} is text-conditioned: pass a Conditioning from "
                                         "model.condition()")
-            out = self.unet(x_in, t, encoder_hidden_states=cond.to(x_in.device, self.dtype), **unet_kwargs).sample
+            cond = cond.to(x_in.device, self.dtype)
+            if self.unet.config.get("addition_embed_type") == "text_time":  # SDXL: pooled text + size micro-conditioning
+                config = self.unet.config
+                cond, pooled = unpack_pooled(cond, config.projection_class_embeddings_input_dim
+                                             - 6 * config.addition_time_embed_dim)
+                h, w = (side * self.vae_scale for side in x_t.shape[-2:])
+                time_ids = torch.tensor([h, w, 0, 0, h, w], device=x_in.device, dtype=self.dtype)  # size, crop, target
+                unet_kwargs["added_cond_kwargs"] = {"text_embeds": pooled,
+                                                    "time_ids": time_ids.expand(x_t.shape[0], 6)}
+            out = self.unet(x_in, t, encoder_hidden_states=cond, **unet_kwargs).sample
         else:
             out = self.unet(x_in, t, **unet_kwargs).sample
         return out.to(x_t.dtype)
@@ -144,11 +167,11 @@ class DiffusionModel(torch.nn.Module):
                 both = self(torch.cat([x_in, x_in]), t, torch.cat([cond.uncond_embeds, cond.embeds]))
                 out_u, out_c = both.chunk(2)
                 out = out_u + cond.guidance_scale * (out_c - out_u)
-        out = out[:, :self.channels]  # a learned-variance output's variance half: the steps here use fixed variances
-        x0, eps = self.schedule.to_x0_eps(out, x_t, t)
+        variance_v = out[:, self.channels:] if self.learns_variance else None
+        x0, eps = self.schedule.to_x0_eps(out[:, :self.channels], x_t, t)
         if clip and self.autoencoder is None:
             x0 = self.schedule.clip(x0)
-        return Prediction(x0, eps)
+        return Prediction(x0, eps, variance_v)
 
     # -- pixels <-> model space ----------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,25 @@ class MemoryOptions:
     channels_last: bool = False
 
 
+    @classmethod
+    def parse(cls, items: list[str]) -> "MemoryOptions":
+        """From the CLI's ``--memory`` words: ``cpu-offload``, ``vae-tiling``, ``vae-slicing``, ``channels-last``,
+        ``unet=DTYPE``, ``vae=DTYPE``, ``text=DTYPE`` (DTYPE one of fp32, fp16, bf16)."""
+        options = cls()
+        for item in items:
+            key, _, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if value and key in ("unet", "vae", "text"):
+                dtype_of(value.strip())
+                setattr(options, f"{key}_dtype", value.strip())
+            elif not value and key in ("cpu_offload", "vae_tiling", "vae_slicing", "channels_last"):
+                setattr(options, key, True)
+            else:
+                raise InpaintInputError(f"--memory {item!r}: expected cpu-offload, vae-tiling, vae-slicing, "
+                                        f"channels-last, unet=DTYPE, vae=DTYPE or text=DTYPE ({', '.join(DTYPES)})")
+        return options
+
+
 def dtype_of(name: str | None) -> torch.dtype | None:
     if name is None:
         return None

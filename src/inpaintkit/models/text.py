@@ -36,6 +36,58 @@ class PromptEncoder(torch.nn.Module):
                              truncation=True, return_tensors="pt").input_ids
         return self.encoder(ids.to(next(self.encoder.parameters()).device))[0]
 
+    def components(self) -> dict:
+        """The folders of a pipeline folder this encoder is saved as: name -> object with ``save_pretrained``."""
+        return {"text_encoder": self.encoder, "tokenizer": self.tokenizer}
+
+
+class SDXLPromptEncoder(torch.nn.Module):
+    """SDXL's two CLIP text encoders as one module: prompts -> (B, L + 1, D1 + D2).
+
+    Rows 0..L-1 are what the U-Net cross-attends to: the penultimate hidden states of both encoders,
+    concatenated, as diffusers' ``StableDiffusionXLPipeline.encode_prompt`` builds them. Row L carries SDXL's
+    added text embedding, the second encoder's pooled and projected output (zero-padded to D1 + D2):
+    packed into the one tensor so that every method handles SDXL as it handles SD (batching, CFG,
+    repeats), and unpacked by :meth:`DiffusionModel.forward <inpaintkit.models.denoiser.DiffusionModel.forward>`
+    (:func:`unpack_pooled`). With ``force_zeros_for_empty_prompt`` (SDXL's default) the empty prompt, the
+    unconditional branch, is all zeros."""
+
+    def __init__(self, tokenizers, encoders, force_zeros_for_empty_prompt: bool = True):
+        super().__init__()
+        self.tokenizers = list(tokenizers)
+        self.encoders = torch.nn.ModuleList(encoders)
+        self.force_zeros_for_empty_prompt = force_zeros_for_empty_prompt
+
+    def forward(self, prompts: list[str]) -> torch.Tensor:
+        states, pooled = [], None
+        for tokenizer, encoder in zip(self.tokenizers, self.encoders):
+            ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                            return_tensors="pt").input_ids
+            out = encoder(ids.to(next(encoder.parameters()).device), output_hidden_states=True)
+            states.append(out.hidden_states[-2])
+            pooled = out[0]  # the last encoder's (CLIPTextModelWithProjection's) text_embeds
+        packed = pack_pooled(torch.cat(states, dim=-1), pooled)
+        if self.force_zeros_for_empty_prompt:
+            empty = torch.tensor([p == "" for p in prompts], device=packed.device)
+            packed = torch.where(empty[:, None, None], torch.zeros_like(packed), packed)
+        return packed
+
+    def components(self) -> dict:
+        return {"text_encoder": self.encoders[0], "tokenizer": self.tokenizers[0],
+                "text_encoder_2": self.encoders[1], "tokenizer_2": self.tokenizers[1]}
+
+
+def pack_pooled(embeds: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    """(B, L, D) token embeddings and a (B, P) pooled embedding, P <= D, as one (B, L + 1, D) tensor."""
+    row = embeds.new_zeros(embeds.shape[0], 1, embeds.shape[-1])
+    row[:, 0, :pooled.shape[-1]] = pooled
+    return torch.cat([embeds, row], dim=1)
+
+
+def unpack_pooled(packed: torch.Tensor, pooled_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`pack_pooled`: (token embeddings, pooled embedding)."""
+    return packed[:, :-1], packed[:, -1, :pooled_dim]
+
 
 def require_transformers(what: str):
     """The ``transformers`` module, or an error naming the command that installs it."""
@@ -46,11 +98,24 @@ def require_transformers(what: str):
     return transformers
 
 
-def clip_text_encoder(root: Path) -> PromptEncoder:
-    """The ``tokenizer/`` + ``text_encoder/`` (a ``CLIPTextModel``) of a Stable Diffusion folder."""
+def clip_text_encoder(root: Path, variant: str | None = None) -> PromptEncoder | SDXLPromptEncoder:
+    """The ``tokenizer/`` + ``text_encoder/`` (a ``CLIPTextModel``) of a Stable Diffusion folder; with
+    ``text_encoder_2/`` + ``tokenizer_2/`` (a ``CLIPTextModelWithProjection``), SDXL's pair. ``variant``:
+    weights such as ``model.fp16.safetensors`` where a folder has them."""
+    import json
+
+    from .hub import variant_in
+
     transformers = require_transformers(f"the text encoder of {root}")
+    load = lambda cls, name: cls.from_pretrained(root / name, variant=variant_in(root / name, variant))  # noqa: E731
     tokenizer = transformers.AutoTokenizer.from_pretrained(root / "tokenizer")
-    return PromptEncoder(tokenizer, transformers.CLIPTextModel.from_pretrained(root / "text_encoder")).eval()
+    encoder = load(transformers.CLIPTextModel, "text_encoder")
+    if not (root / "text_encoder_2").is_dir():
+        return PromptEncoder(tokenizer, encoder).eval()
+    index = json.loads((root / "model_index.json").read_text()) if (root / "model_index.json").is_file() else {}
+    return SDXLPromptEncoder([tokenizer, transformers.AutoTokenizer.from_pretrained(root / "tokenizer_2")],
+                             [encoder, load(transformers.CLIPTextModelWithProjection, "text_encoder_2")],
+                             index.get("force_zeros_for_empty_prompt", True)).eval()
 
 
 # "a photo of an automobile" is 7 tokens with [CLS] and [SEP]; 16 leaves room for short free-text prompts.

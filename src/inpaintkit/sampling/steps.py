@@ -16,11 +16,18 @@ def timestep_pairs(schedule: NoiseSchedule, steps: int) -> list[tuple[int, int]]
 
 
 def denoise_step(schedule: NoiseSchedule, task: Task, x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int,
-                 eta: float) -> torch.Tensor:
+                 eta: float, variance_v: torch.Tensor | None = None) -> torch.Tensor:
     """x_{t_prev} from x_t and an x0 estimate: DDIM Eq. 12 with eps re-derived from x0, so that
-    eta = 1 is exactly the DDPM ancestral step with x0 in the posterior mean (DDPM Eq. 7)."""
-    eps = schedule.eps_from_x0(x0, x_t, t)
+    eta = 1 is exactly the DDPM ancestral step with x0 in the posterior mean (DDPM Eq. 7).
+    ``variance_v``: a learned-variance model's output (``Prediction.variance_v``); at eta = 1 the step's
+    variance is then the learned one (Improved DDPM Eq. 15), as RePaint and DPS sample ADM models."""
     noise = task.randn(x_t) if eta > 0 and t_prev >= 0 else None
+    if variance_v is not None and eta == 1:
+        mean = schedule.ddpm_step(x_t, x0, t, t_prev, None)
+        if noise is None:
+            return mean
+        return mean + (0.5 * schedule.learned_log_variance(variance_v.to(x_t), t, t_prev)).exp() * noise
+    eps = schedule.eps_from_x0(x0, x_t, t)
     return schedule.ddim_step(x_t, x0, eps, t, t_prev, eta, noise)
 
 
@@ -43,5 +50,6 @@ def sample(model: DiffusionModel, n: int, steps: int, generator: torch.Generator
                        show_progress)
     x = task.initial_noise()
     for t, t_prev in progress(timestep_pairs(model.schedule, steps), task, "sampling"):
-        x = denoise_step(model.schedule, task, x, model.predict(x, t, task.cond).x0, t, t_prev, eta)
+        pred = model.predict(x, t, task.cond)
+        x = denoise_step(model.schedule, task, x, pred.x0, t, t_prev, eta, pred.variance_v)
     return model.decode(x)

@@ -93,6 +93,51 @@ def tiny_conditional_model(resolution: int = 32, seed: int = 0, inpainting: bool
                           name="tiny-conditional")
 
 
+POOLED_DIM = 8  # the tiny SDXL second encoder's projection width
+TIME_ID_DIM = 4  # the tiny SDXL U-Net's width per size/crop number
+
+
+def tiny_sdxl_unet(sample_size: int, seed: int = 0, in_channels: int = 4):
+    """A ``UNet2DConditionModel`` in SDXL's layout: cross-attention to both encoders' tokens (2 x TEXT_DIM) and the
+    ``text_time`` added embedding (the pooled text and the six size/crop numbers)."""
+    from diffusers import UNet2DConditionModel
+
+    return _seeded(seed, lambda: UNet2DConditionModel(
+        sample_size=sample_size, in_channels=in_channels, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, cross_attention_dim=2 * TEXT_DIM, attention_head_dim=4, addition_embed_type="text_time",
+        addition_time_embed_dim=TIME_ID_DIM, projection_class_embeddings_input_dim=POOLED_DIM + 6 * TIME_ID_DIM)).eval()
+
+
+def tiny_sdxl_prompt_encoder(seed: int = 0):
+    """SDXL's pair in miniature: a ``CLIPTextModel`` and a ``CLIPTextModelWithProjection``, one layer each."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from ..models.text import SDXLPromptEncoder
+
+    config = dict(hidden_size=TEXT_DIM, intermediate_size=2 * TEXT_DIM, num_hidden_layers=2, num_attention_heads=2,
+                  max_position_embeddings=MAX_PROMPT_TOKENS, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    tokenizer = tiny_tokenizer()
+    first = _seeded(seed, lambda: CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), **config)))
+    second = _seeded(seed + 1, lambda: CLIPTextModelWithProjection(
+        CLIPTextConfig(vocab_size=len(tokenizer), projection_dim=POOLED_DIM, **config)))
+    return SDXLPromptEncoder([tokenizer, tiny_tokenizer()], [first, second]).eval()
+
+
+def tiny_sdxl_model(resolution: int = 32, seed: int = 0, inpainting: bool = False) -> DiffusionModel:
+    """A latent model in SDXL's layout (``inpainting``: the 9-channel SDXL inpainting U-Net)."""
+    unet = tiny_sdxl_unet(resolution // 8, seed + 1, in_channels=9 if inpainting else 4)
+    return DiffusionModel(unet, NoiseSchedule(SD_EPS_SCHEDULE), autoencoder=Autoencoder(tiny_vae(seed)),
+                          text_encoder=tiny_sdxl_prompt_encoder(seed + 2), name="tiny-sdxl")
+
+
+def save_tiny_sdxl_folder(path: str | Path, resolution: int = 32, seed: int = 0, inpainting: bool = False) -> Path:
+    """Write :func:`tiny_sdxl_model` as an SDXL pipeline folder (``text_encoder_2/``, ``tokenizer_2/`` too)."""
+    model = tiny_sdxl_model(resolution, seed, inpainting)
+    return write_model_folder(path, model.unet, model.schedule.config, vae=model.autoencoder.vae,
+                              text_encoder=model.text_encoder, dtype=None)
+
+
 def save_tiny_sd_folder(path: str | Path, resolution: int = 32, seed: int = 0, inpainting: bool = False) -> Path:
     """Write :func:`tiny_conditional_model` as a Stable Diffusion pipeline folder (``unet/``, ``vae/``,
     ``scheduler/``, ``text_encoder/``, ``tokenizer/``, ``model_index.json``) for ``load_folder``."""

@@ -6,7 +6,8 @@ import sys
 import warnings
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -37,6 +38,28 @@ class Precision(str, Enum):
 PrecisionOption = Annotated[Precision, typer.Option(
     help="Network precision: fp32, bf16 (the fast path: about 2x on CPUs with AVX512-BF16, docs/speed.md), or "
          "auto (bf16 where the hardware has it).")]
+
+
+MemoryOption = Annotated[Optional[list[str]], typer.Option(
+    "--memory", metavar="WORD", show_default=False,
+    help="For large models (repeatable): cpu-offload, vae-tiling, vae-slicing, channels-last, unet=fp16|bf16, "
+         "vae=fp16|bf16, text=fp16|bf16 (README, memory).")]
+
+
+VariantOption = Annotated[Optional[str], typer.Option(help="Weights variant where a component has it (fp16: "
+                                                   "*.fp16.safetensors, half the download).", show_default=False)]
+RevisionOption = Annotated[Optional[str], typer.Option(help="Hub revision: a branch, tag or commit.",
+                                                    show_default=False)]
+HubCacheOption = Annotated[Optional[Path], typer.Option(help="Hub cache folder [default: the hub's].",
+                                                     show_default=False)]
+ConfigOption = Annotated[Optional[Path], typer.Option(help="Single-file checkpoints: a local diffusers folder of the "
+                                                   "same model kind, whose configs are read.", show_default=False)]
+
+
+def hub_options(variant: str | None, revision: str | None, hub_cache: Path | None, config: Path | None):
+    from ...models.hub import HubOptions
+
+    return HubOptions(variant, revision, hub_cache and str(hub_cache), config and str(config))
 
 
 def warn(message: str) -> None:

@@ -10,7 +10,8 @@ import typer
 from ...core.errors import InpaintInputError
 from ...core.files import remove_stale_temps
 from ..files import (Pair, check_writable, image_format, is_lossy, output_paths, pair_folders, write_output)
-from .common import DeviceOption, PrecisionOption, ThreadsOption, app, start, user_errors, warn
+from .common import (ConfigOption, DeviceOption, HubCacheOption, MemoryOption, PrecisionOption, RevisionOption,
+                     ThreadsOption, VariantOption, app, hub_options, start, user_errors, warn)
 
 # Flags that fill the method's options of the same name, for the methods that have them.
 OPTION_FLAGS = {"steps": "--steps", "eta": "--eta", "guidance_scale": "--guidance-scale"}
@@ -119,6 +120,14 @@ def inpaint_command(
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
     precision: PrecisionOption = "fp32",
+    memory: MemoryOption = None,
+    variant: VariantOption = None,
+    revision: RevisionOption = None,
+    hub_cache: HubCacheOption = None,
+    config: ConfigOption = None,
+    class_label: Annotated[Optional[int], typer.Option(min=0, help="The class a class-conditional model (an "
+                                                       "ImageNet guided-diffusion checkpoint) generates.",
+                                                       show_default=False)] = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="KEY=VALUE", help="A method option (repeatable; see `inpaintkit methods`).",
         show_default=False)] = None,
@@ -131,10 +140,12 @@ def inpaint_command(
     """
     with user_errors():
         from ...methods import get_method
+        from ...models.memory import MemoryOptions
 
         spec = get_method(method)
         options = method_options(method, {"steps": steps, "eta": eta, "guidance_scale": guidance_scale},
                                  settings or [])
+        memory_options = MemoryOptions.parse(memory or [])
         if prompt and not spec.needs_model:
             raise InpaintInputError(f"method {method!r} takes no prompt")
         folder_mode = image.is_dir() or mask.is_dir()
@@ -151,7 +162,8 @@ def inpaint_command(
         from ...api import Inpainter
 
         inpainter = Inpainter(model if spec.needs_model else None, device=start(device, threads), threads=None,
-                              precision=precision.value, allow_pickle=allow_pickle)
+                              precision=precision.value, allow_pickle=allow_pickle, memory=memory_options,
+                              class_label=class_label, hub=hub_options(variant, revision, hub_cache, config))
         if prompt and not inpainter.model.is_conditional:
             raise InpaintInputError(f"--prompt needs a text-conditioned model; {model!r} is unconditional")
         failed = run_pairs(inpainter, todo, method, options, seed, num_samples, batch_size, prompt, padding, feather,
@@ -226,6 +238,11 @@ def outpaint_command(
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
     precision: PrecisionOption = "fp32",
+    memory: MemoryOption = None,
+    variant: VariantOption = None,
+    revision: RevisionOption = None,
+    hub_cache: HubCacheOption = None,
+    config: ConfigOption = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="KEY=VALUE", help="A method option (repeatable).", show_default=False)] = None,
 ):
@@ -235,9 +252,11 @@ def outpaint_command(
         from ...core.geometry import borders_to, check_borders
         from ...core.images import MAX_PIXELS, load_image, to_pil
         from ...methods import get_method
+        from ...models.memory import MemoryOptions
 
         spec = get_method(method)
         options = method_options(method, {"steps": steps}, settings or [])
+        memory_options = MemoryOptions.parse(memory or [])
         pair = Pair(image, image, output_paths(output, num_samples))
         plan_single(pair, overwrite)
         picture = load_image(image)
@@ -247,7 +266,8 @@ def outpaint_command(
         borders = borders or dict(left=left, right=right, top=top, bottom=bottom)
         check_borders(tuple(picture.shape[-2:]), **borders, max_pixels=MAX_PIXELS)  # before the model loads
         inpainter = Inpainter(model if spec.needs_model else None, device=start(device, threads), threads=None,
-                              precision=precision.value)
+                              precision=precision.value, memory=memory_options,
+                              hub=hub_options(variant, revision, hub_cache, config))
         results = inpainter.outpaint(picture, **borders, method=method, prompt=prompt, seed=seed,
                                      num_samples=num_samples, **options)
         for out, result in zip(pair.outputs, results):
