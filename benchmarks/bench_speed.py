@@ -27,11 +27,10 @@ from inpaintkit.core.images import to_pil
 from inpaintkit.data.masks import mask_from_name
 from inpaintkit.evaluation.bench import run_bench
 from inpaintkit.evaluation.config import BenchConfig
+from inpaintkit.evaluation.speed import best_seconds
 from inpaintkit.models import load_model
 from inpaintkit.models.precision import set_precision
 from inpaintkit.sampling import sample
-from inpaintkit.evaluation.speed import best_seconds
-
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 1536) -> float:
@@ -59,6 +58,22 @@ def network_rates(model, batch: int) -> dict:
         out["decode_gflops"] = flops(decode) / 1e9
         out["decode_gflop_s"] = out["decode_gflops"] / best_seconds(decode)
     return out
+
+
+@torch.no_grad()
+def compile_rates(folder_model: str, batch: int, peak: float) -> None:
+    print(f"\ntorch.compile of the U-Net (--compile), bf16, batch {batch}:")
+    model = load_model(folder_model)
+    set_precision(model, "bf16")
+    eager = network_rates(model, batch)
+    x, t = torch.randn(model.latent_shape(batch)).to(model.dtype), torch.full((batch,), 500)
+    model.unet.compile()
+    start = time.perf_counter()
+    model.unet(x, t)
+    first = time.perf_counter() - start
+    compiled = eager["unet_gflops"] / best_seconds(lambda: model.unet(x, t))
+    print(f"first call {first:.1f} s (compilation); then {compiled:.0f} GFLOP/s vs {eager['unet_gflop_s']:.0f} "
+          f"eager ({compiled / eager['unet_gflop_s']:.2f}x, {100 * compiled / peak:.0f} % of the bf16 peak)")
 
 
 def main(argv=None) -> None:
@@ -123,6 +138,9 @@ def main(argv=None) -> None:
         rates = network_rates(inpainter.model, args.batch)
         print(f"{precision:10s} {api:14.2f} {folder:12.2f} {bench:8.2f}   {rates['unet_gflop_s']:.0f} "
               f"({100 * rates['unet_gflop_s'] / peaks[precision]:.0f} %)")
+
+    if not args.quick:  # compilation takes tens of seconds (the slow test covers --compile itself)
+        compile_rates(folder_model, args.batch, peaks["bf16"])
 
     print(f"\n{latent.name}: decoder and DPS-latent ({args.steps} steps, 1 image)")
     image, mask = (torch.zeros(1, 3, latent.resolution, latent.resolution),

@@ -48,12 +48,14 @@ class Inpainter:
     component, VAE tiling / slicing, CPU offload, channels-last (:mod:`inpaintkit.models.memory`).
     ``class_label``: the class a class-conditional model (an ImageNet guided-diffusion checkpoint) generates.
     ``hub``: weights variant, revision, cache folder, and the configs of a single-file checkpoint
-    (:class:`~inpaintkit.models.hub.HubOptions`)."""
+    (:class:`~inpaintkit.models.hub.HubOptions`). ``compile``: ``torch.compile`` the U-Net in place, for long
+    runs: its first calls pay the compilation (tens of seconds; docs/speed.md), hooks and attention processors
+    keep working (a change of them recompiles)."""
 
     def __init__(self, model: str | DiffusionModel | None = DEFAULT_MODEL, device: str = "auto",
                  dtype: torch.dtype | None = None, threads: int | str | None = "auto", precision: str | None = None,
                  allow_pickle: bool = False, memory: MemoryOptions | None = None, class_label: int | None = None,
-                 hub: HubOptions | None = None):
+                 hub: HubOptions | None = None, compile: bool = False):
         self.threads = set_threads(threads)
         self.device = pick_device(device)
         if isinstance(model, DiffusionModel) or model is None:
@@ -62,6 +64,8 @@ class Inpainter:
             self.model = load_model(model, device=self.device, dtype=dtype, allow_pickle=allow_pickle, hub=hub)
         if precision is not None and self.model is not None:
             set_precision(self.model, precision)
+        if compile and self.model is not None:
+            self.model.unet.compile()
         if memory is not None and self.model is not None:
             apply_memory_options(self.model, memory, self.device)
         if class_label is not None:

@@ -168,7 +168,7 @@ def test_one_training_step_moves_only_the_ep_parameters_and_the_loss_falls(pixel
     net = torch.nn.ModuleDict({loc: ExplicitPropagation(channels) for loc in ("pre_mid", "post_mid")})
     pixel_model.requires_grad_(False)
     frozen = [p.clone() for p in pixel_model.parameters()]
-    objective = EPObjective(pixel_model, ["thick", "box-random"], [1.0, 1.0])
+    objective = EPObjective(pixel_model, {"thick": 1.0, "box-random": 1.0})
     batch = Batch(smooth_image(16, batch=8, seed=1))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     losses = []

@@ -14,6 +14,7 @@ from inpaintkit.api import Inpainter
 from inpaintkit.app.cli import app
 from inpaintkit.core.errors import InpaintInputError, UnsafeFileError
 from inpaintkit.core.schedule import NoiseSchedule
+from inpaintkit.methods import METHODS, describe_options
 from inpaintkit.models import load_model
 from inpaintkit.models.guided_diffusion import load_checkpoint
 from inpaintkit.sampling.steps import denoise_step
@@ -265,6 +266,7 @@ def test_learned_sigma_is_improved_ddpm_eq_15():
 
 
 def test_convert_command_and_inpaint_with_every_pixel_method(tmp_path):
+    """Every method of the pixel space on a converted learned-sigma checkpoint (PILOT needs a text model)."""
     _, path = checkpoint(tmp_path, "celeba256/places256 (updown, scale-shift, learned sigma)")
     runner = CliRunner()
     bad = runner.invoke(app, ["convert", "guided-diffusion", str(path), "-o", str(tmp_path / "m"), "--image-size", "16",
@@ -277,8 +279,13 @@ def test_convert_command_and_inpaint_with_every_pixel_method(tmp_path):
     assert model.learns_variance and model.resolution == 16
     inpainter = Inpainter(model, threads=None)
     image, mask = smooth_image(16, seed=2), square_hole(16, size=0.5)
-    for method in ("combine-noisy", "combine-image", "repaint", "dps", "gradpaint"):
-        out = inpainter(image, mask, method=method, steps=3, seed=0, progress=False)
+    pixel_methods = [n for n, spec in METHODS.items() if spec.needs_model and "pixel" in spec.spaces
+                     and not spec.inpainting_unet and n not in ("pilot", "pilot-fast")]  # PILOT needs a prompt
+    assert {"repaint", "dps", "gradpaint", "vipaint", "latentpaint-lsc"} <= set(pixel_methods)
+    for method in pixel_methods:
+        options = {k: v for k, v in {"steps": 3, "iterations": 1, "mc_samples": 1, "ep": 0}.items()
+                   if k in {o["name"] for o in describe_options(method)}}
+        out = inpainter(image, mask, method=method, seed=0, progress=False, **options)
         known = ~mask.bool().expand_as(out)
         assert torch.isfinite(out).all() and torch.equal(out[known], image.expand_as(out)[known]), method
 

@@ -42,3 +42,18 @@ def test_bf16_output_is_close_to_fp32():
     distance = lpips(results["fp32"], results["bf16"])
     assert (distance < BF16_LPIPS).all(), distance
     assert not torch.equal(results["fp32"], results["bf16"])  # the fast path really ran in bf16
+
+
+@pytest.mark.slow
+def test_a_compiled_unet_inpaints_as_the_eager_one():
+    """``compile=True`` (torch.compile in place): the same result within float tolerance; the module keeps its
+    names, so hooks and attention processors still find their layers."""
+    from inpaintkit.testing.images import smooth_image, square_hole
+    from inpaintkit.testing.tiny import tiny_pixel_model
+
+    image, mask = smooth_image(16, seed=1), square_hole(16, size=0.5)
+    eager = Inpainter(tiny_pixel_model(16), threads=None)(image, mask, steps=3, seed=0, progress=False)
+    inpainter = Inpainter(tiny_pixel_model(16), threads=None, compile=True)
+    compiled = inpainter(image, mask, steps=3, seed=0, progress=False)
+    assert (compiled - eager).abs().max() < 1e-4
+    assert dict(inpainter.model.unet.named_parameters()).keys() == dict(tiny_pixel_model(16).unet.named_parameters()).keys()

@@ -106,6 +106,12 @@ def feather(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     return torch.cat([feather_alpha(m[None], pixels) for m in mask])
 
 
+def latent_mask(mask: torch.Tensor, size) -> torch.Tensor:
+    """M on a latent grid of ``size`` (h, w): max-pooled, so that every latent cell touching the hole is
+    regenerated. The one rule for every latent method, the bench and the trainers that blend latents."""
+    return F.adaptive_max_pool2d(mask, size)
+
+
 def hole_ratio(mask: torch.Tensor) -> float:
     return float(mask.float().mean())
 

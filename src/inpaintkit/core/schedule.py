@@ -148,7 +148,9 @@ class NoiseSchedule:
 
     # -- parameterisations -----------------------------------------------------------------
     def to_x0_eps(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x0_hat, eps_hat) from a network output of the schedule's prediction type."""
+        """(x0_hat, eps_hat) from a network output of the schedule's prediction type (of a learned-variance
+        output, its first ``x_t.shape[1]`` channels: the variance half is :meth:`learned_log_variance`'s)."""
+        model_output = model_output[:, :x_t.shape[1]]
         ab = self.alpha_bar(t, x_t)
         a, s = ab.sqrt(), (1 - ab).sqrt()
         kind = self.config.prediction_type

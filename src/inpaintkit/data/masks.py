@@ -247,3 +247,13 @@ def hole_ratio_stats(name: str, size=256, n: int = 1000, seed: int = 0) -> tuple
 
 __all__ = ["LAMA_SETTINGS", "MASK_SETS", "mask_from_name", "lama_mask", "nvidia_mask", "box_mask", "half_mask",
            "expand_mask", "lines_mask", "random_pixels_mask", "hole_ratio_stats", "check_mask_set"]
+
+
+def draw_masks(weights: dict[str, float], resolution: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n masks (n, 1, R, R), 1 = fill, each from a set drawn with probability proportional to ``weights``
+    ({set name: weight}) and its own seed, every draw from ``generator`` (training: a resumed run draws the same)."""
+    names = list(weights)
+    choice = torch.multinomial(torch.tensor([float(weights[k]) for k in names]), n, replacement=True,
+                               generator=generator)
+    seeds = torch.randint(0, 2**31 - 1, (n,), generator=generator)
+    return torch.cat([mask_from_name(names[c], resolution, int(s)) for c, s in zip(choice.tolist(), seeds.tolist())])

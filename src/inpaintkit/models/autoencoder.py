@@ -39,7 +39,9 @@ class Autoencoder(torch.nn.Module):
         z = out.latents if hasattr(out, "latents") else out.latent_dist.mean  # AutoencoderTiny / AutoencoderKL
         return (z.float() - self._shift()) * self.vae.config.scaling_factor
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Scaled latents to images in [-1, 1] (float32)."""
+    def decode(self, z: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """Scaled latents to images in [-1, 1] (float32); ``clamp=False`` keeps out-of-range pixels (and their
+        gradients: decoder training)."""
         z = z / self.vae.config.scaling_factor + self._shift()
-        return self.vae.decode(z.to(self.dtype)).sample.float().clamp(-1, 1)
+        x = self.vae.decode(z.to(self.dtype)).sample.float()
+        return x.clamp(-1, 1) if clamp else x

@@ -168,7 +168,7 @@ class DiffusionModel(torch.nn.Module):
                 out_u, out_c = both.chunk(2)
                 out = out_u + cond.guidance_scale * (out_c - out_u)
         variance_v = out[:, self.channels:] if self.learns_variance else None
-        x0, eps = self.schedule.to_x0_eps(out[:, :self.channels], x_t, t)
+        x0, eps = self.schedule.to_x0_eps(out, x_t, t)
         if clip and self.autoencoder is None:
             x0 = self.schedule.clip(x0)
         return Prediction(x0, eps, variance_v)

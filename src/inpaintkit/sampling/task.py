@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..core.geometry import latent_mask
 from ..models.denoiser import Conditioning, DiffusionModel
 
 
@@ -71,7 +71,7 @@ class Task:
             return cls(image, mask, image, mask, generator, cond, progress)
         with torch.no_grad():
             known = model.encode(image)
-        return cls(image, mask, known, F.adaptive_max_pool2d(mask, known.shape[-2:]), generator, cond, progress)
+        return cls(image, mask, known, latent_mask(mask, known.shape[-2:]), generator, cond, progress)
 
     @property
     def batch_size(self) -> int:

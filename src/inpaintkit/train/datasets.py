@@ -27,10 +27,13 @@ from .config import TrainConfig
 
 @dataclass
 class Batch:
-    """Clean samples x0 in the model's space and the network's conditioning keyword arguments."""
+    """Clean samples x0 in the model's space and the network's conditioning keyword arguments; for the
+    objectives that blend (Seamless Borders), the masks M (1 = fill) and the masked images' encodings."""
 
     x0: torch.Tensor
     cond: dict = field(default_factory=dict)
+    mask: torch.Tensor | None = None
+    known: torch.Tensor | None = None
 
 
 @dataclass

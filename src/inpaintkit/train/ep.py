@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..core.errors import InpaintInputError
 from ..core.files import save_tensors, write_json
+from ..core.geometry import latent_mask
 from ..core.options import Validated, option
-from ..data.masks import check_mask_set, mask_from_name
+from ..data.masks import check_mask_set, draw_masks
 from ..models import load_model
 from ..nets.ep_module import EP_MODES, ExplicitPropagation
 from ..sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
@@ -64,27 +64,19 @@ class EPObjective:
     """The denoising loss of the frozen ``model`` under latent-space conditioning and the EP modules being trained."""
 
     model: torch.nn.Module
-    mask_sets: list[str]
-    mask_weights: list[float]
+    mask_weights: dict[str, float]
     known_weight: float = 0.1
-
-    def masks(self, g: torch.Generator, n: int) -> torch.Tensor:
-        """n pixel masks (1 = fill) of the model's resolution, each from a set drawn by weight, seeded from g."""
-        choice = torch.multinomial(torch.tensor(self.mask_weights), n, replacement=True, generator=g)
-        seeds = torch.randint(0, 2**31 - 1, (n,), generator=g)
-        return torch.cat([mask_from_name(self.mask_sets[c], self.model.resolution, int(s))
-                          for c, s in zip(choice.tolist(), seeds.tolist())])
 
     def __call__(self, net: torch.nn.ModuleDict, batch: Batch, g: torch.Generator) -> torch.Tensor:
         model, schedule = self.model, self.model.schedule
         x0 = batch.x0
         n = len(x0)
-        mask = self.masks(g, n)
+        mask = draw_masks(self.mask_weights, self.model.resolution, n, g)
         t = torch.randint(0, schedule.num_train_timesteps, (n,), generator=g)
         noise, noise_c = torch.randn(x0.shape, generator=g), torch.randn(x0.shape, generator=g)
         device = model.device
         x0, noise, noise_c, mask, t = (v.to(device) for v in (x0, noise, noise_c, mask, t))
-        mask_z = mask if model.autoencoder is None else F.adaptive_max_pool2d(mask, x0.shape[-2:])
+        mask_z = mask if model.autoencoder is None else latent_mask(mask, x0.shape[-2:])
         x_t = schedule.add_noise(x0, noise, t)
         x_cond = condition_at(x_t, 1 - mask_z, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c)
         embeds = batch.cond.get("encoder_hidden_states")
@@ -116,7 +108,7 @@ def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = N
     torch.manual_seed(cfg.seed)
     locations = EP_LOCATIONS[:cfg.modules]
     net = torch.nn.ModuleDict({loc: ExplicitPropagation(channels, cfg.hidden, cfg.mode) for loc in locations}).to(device)
-    objective = EPObjective(model, list(cfg.masks), [float(w) for w in cfg.masks.values()], cfg.known_weight)
+    objective = EPObjective(model, {k: float(w) for k, w in cfg.masks.items()}, cfg.known_weight)
     write_json(out / "ep_config.json", asdict(cfg))
     meta = {"model": cfg.model, "locations": list(locations), "channels": channels, "mode": cfg.mode,
             "hidden": net[locations[0]].mlp[0].out_features, "masks": cfg.masks, "known_weight": cfg.known_weight,

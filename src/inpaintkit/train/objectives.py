@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from ..core.geometry import dilate, erode, latent_mask
 from ..core.schedule import NoiseSchedule
 from .datasets import Batch
 
@@ -51,3 +52,98 @@ class DenoisingObjective:
         if self.weighting == "min-snr":
             per_sample = per_sample * min_snr_weights(self.schedule, t, self.snr_gamma).to(device)
         return per_sample.mean()
+
+
+def seam_blend(z_full: torch.Tensor, z_masked: torch.Tensor, mask_z: torch.Tensor) -> torch.Tensor:
+    """Towards Seamless Borders Eq. 6's latent: the whole image's encoding E(x) in the hole, the masked image's
+    E((1 - M) x) elsewhere (the paper's m = 1 - M), as inference blends it: what the decoder must decode
+    without a seam."""
+    return mask_z * z_full + (1 - mask_z) * z_masked
+
+
+@dataclass
+class SeamDecoderObjective:
+    """Towards Seamless Borders §3.3, Eq. 6: fine-tune the decoder on x_hat = D(seam_blend(E(x), E((1 - M) x), M_r))
+    against x. ``net`` is the model's :class:`~inpaintkit.models.autoencoder.Autoencoder` with its encoder frozen
+    (the latent space the denoiser knows stays valid: the decoder-only reading, docs/seamless.md); ``batch.x0``
+    pixels in [-1, 1], ``batch.mask`` M (1 = fill; all zeros: the plain round trip, so that ordinary decoding
+    does not regress). Loss: L1 + ``perceptual_weight`` x LPIPS (``lpips``: pixels, pixels -> (B,)) +
+    ``seam_weight`` x L1 over the band of ``seam_band`` pixels either side of the hole's border."""
+
+    perceptual_weight: float = 1.0
+    seam_weight: float = 2.0
+    seam_band: int = 8
+    lpips: object = None
+
+    def __call__(self, net: torch.nn.Module, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        device = next(net.parameters()).device
+        x, mask = batch.x0.to(device), batch.mask.to(device)
+        with torch.no_grad():  # the frozen encoder: E(x) and E((1 - M) x)
+            z_full, z_masked = net.encode(x), net.encode((1 - mask) * x)
+        z = seam_blend(z_full, z_masked, latent_mask(mask, z_full.shape[-2:]))
+        x_hat = net.decode(z, clamp=False)  # no clamp: every pixel keeps its gradient
+        error = (x_hat - x).abs()
+        loss = error.flatten(1).mean(1)
+        band = (dilate(mask, self.seam_band) - erode(mask, self.seam_band)).expand_as(error)
+        loss = loss + self.seam_weight * (error * band).flatten(1).sum(1) / band.flatten(1).sum(1).clamp(min=1)
+        if self.lpips is not None and self.perceptual_weight:
+            loss = loss + self.perceptual_weight * self.lpips(x_hat, x).reshape(-1)
+        return loss.mean()
+
+
+@dataclass
+class TwoStepObjective:
+    """Towards Seamless Borders Alg. 1, blend-aware two-step training of a v-prediction denoiser: the plain loss
+    L1 at t, then the network's own estimate, blended with the known region's latents as inference blends it,
+    re-noised to the next inference step, and regressed onto the v-target that leads back to the true z0:
+
+        z_t = sqrt(a_t) z0 + sqrt(1 - a_t) eps1;  v1 = sqrt(a_t) eps1 - sqrt(1 - a_t) z0     # lines 1-2
+        L1 = |v1 - v(z_t, t)|^2                                                            # line 3
+        z0^ = sqrt(a_t) z_t - sqrt(1 - a_t) v(z_t, t);  z0^ = M z0^ + (1 - M) z0^masked     # lines 4-5
+        z_s = sqrt(a_s) z0^ + sqrt(1 - a_s) eps2                                           # line 6, s = t - stride
+        eps2* = (z_s - sqrt(a_s) z0) / sqrt(1 - a_s);  v2 = sqrt(a_s) eps2* - sqrt(1 - a_s) z0   # lines 7-8
+        L2 = |v2 - v(z_s, s)|^2;  loss = L1 + weight L2                                     # lines 9-10
+
+    Readings (docs/seamless.md): s = t - ``stride`` (one inference step of 50 over T = 1000: 20; 1 is the literal
+    t - 1); line 9's timestep is s, the noise level of z_s (``second_timestep="t"``: as printed); z0^ is detached
+    (``backprop_first_step``: through it); samples with s < 0 have no second step (line 7 would divide by
+    sqrt(1 - a_s) = 0): their L2 is 0, never divided by zero. ``batch.x0`` = z0, ``batch.known`` = E((1 - M) x),
+    ``batch.mask`` = M on the latent grid."""
+
+    schedule: NoiseSchedule
+    weight: float = 0.5
+    stride: int = 20
+    second_timestep: str = "s"
+    backprop_first_step: bool = False
+
+    def __call__(self, net: torch.nn.Module, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        return self.losses(net, batch, generator)[0]
+
+    def losses(self, net, batch: Batch, generator: torch.Generator):
+        """(loss, L1 per sample, L2 per sample, the second step's z_s, its v-target, s) of one batch."""
+        sched = self.schedule
+        if sched.config.prediction_type != "v_prediction":
+            raise ValueError("the two-step objective is written for v-prediction (Seamless Borders Eq. 3-4)")
+        z0 = batch.x0
+        n = len(z0)
+        t = torch.randint(0, sched.num_train_timesteps, (n,), generator=generator)
+        eps1, eps2 = torch.randn(z0.shape, generator=generator), torch.randn(z0.shape, generator=generator)
+        device = next(net.parameters()).device
+        z0, known, mask, eps1, eps2, t = (v.to(device) for v in (z0, batch.known, batch.mask, eps1, eps2, t))
+        z_t = sched.add_noise(z0, eps1, t)  # line 1
+        v1 = sched.velocity(z0, eps1, t)  # line 2
+        out1 = net(z_t, t).sample.float()
+        l1 = (out1 - v1).square().flatten(1).mean(1)  # line 3
+        z0_hat, _ = sched.to_x0_eps(out1, z_t, t)  # line 4
+        if not self.backprop_first_step:
+            z0_hat = z0_hat.detach()
+        z0_hat = mask * z0_hat + (1 - mask) * known  # line 5
+        s = t - self.stride
+        valid = s >= 0
+        s_safe = s.clamp(min=0)
+        z_s = sched.add_noise(z0_hat, eps2, s_safe)  # line 6
+        eps2_star = sched.eps_from_x0(z0, z_s, s_safe)  # line 7: w.r.t. the real z0
+        v2 = sched.velocity(z0, eps2_star, s_safe)  # line 8
+        out2 = net(z_s, s_safe if self.second_timestep == "s" else t).sample.float()
+        l2 = torch.where(valid, (out2 - v2).square().flatten(1).mean(1), torch.zeros_like(l1))  # line 9
+        return (l1 + self.weight * l2).mean(), l1, l2, z_s, v2, s  # line 10

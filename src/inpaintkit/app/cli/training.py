@@ -119,3 +119,36 @@ def train_ep_command(
                        data=data and str(data), resolution=resolution, modules=modules, steps=steps, batch_size=batch_size, lr=lr, bf16=bf16,
                        device=start(device, threads))
         typer.echo(f"EP weights written to {train_ep(cfg, max_minutes=max_minutes)}", err=True)
+
+
+@app.command("train-seamless")
+def train_seamless_command(
+    out: Annotated[Path, typer.Option(help="Run folder: the decoder goes to out/vae, the two-step denoiser to "
+                                      "out/model. An existing run resumes.", show_default=False)],
+    stage: Annotated[str, typer.Option(help="decoder (Eq. 6: the seam-aware decoder) or two-step (Alg. 1: the "
+                                       "blend-aware denoiser).")] = "decoder",
+    model: Annotated[str, typer.Option(help="The latent model (built-in name or folder).")] = "faces-256-latent",
+    preset: Annotated[str, typer.Option(help="The recipe whose training faces the model saw.")] = "faces-256-latent",
+    data: Annotated[Optional[Path], typer.Option(help="Other training images than the preset's.", show_default=False)]
+    = None,
+    max_images: Annotated[Optional[int], typer.Option(min=1, help="Only the first N training images.",
+                                                      show_default=False)] = None,
+    steps: Annotated[int, typer.Option(min=1)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    weight: Annotated[float, typer.Option(help="two-step: lambda of the second loss (§4: 0.5; 0: the equal-steps "
+                                          "control).")] = 0.5,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
+                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = "auto",
+):
+    """Train Towards Seamless Borders' seam-aware decoder or blend-aware two-step denoiser for a latent model."""
+    with user_errors():
+        from ...train.seamless import SeamlessConfig, train_seamless
+
+        cfg = SeamlessConfig(stage=stage, model=model, preset=preset, out=str(out), data=data and str(data),
+                             max_images=max_images, steps=steps, batch_size=batch_size, lr=lr, weight=weight,
+                             bf16=bf16, device=start(device, threads))
+        typer.echo(f"written to {train_seamless(cfg, max_minutes=max_minutes)}", err=True)
