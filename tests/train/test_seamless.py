@@ -91,7 +91,9 @@ def test_train_seamless_both_stages_export_what_the_model_loads(tmp_path):
     from inpaintkit.models import load_folder, load_model
     from inpaintkit.models.export import write_model_folder
     from inpaintkit.testing.images import noise_pil
-    from inpaintkit.train.seamless import SeamlessConfig, train_seamless
+    from inpaintkit.data.cache import load_cache
+    from inpaintkit.data.images import list_images, load_image_tensor
+    from inpaintkit.train.seamless import DEFAULT_MASKS, SeamlessConfig, cached_mask, train_seamless
 
     torch.manual_seed(0)
     folder = write_model_folder(tmp_path / "tiny-latent", build_unet("tiny", 4, channels=4), LATENT_SCHEDULE,
@@ -111,7 +113,14 @@ def test_train_seamless_both_stages_export_what_the_model_loads(tmp_path):
                            progress=False)  # resumes from its checkpoint
     assert json_of(again / "seamless.json")["training_steps"] == 3
 
-    unet_folder = train_seamless(SeamlessConfig(stage="two-step", out=str(tmp_path / "two"), **common), progress=False)
+    unet_folder = train_seamless(SeamlessConfig(stage="two-step", out=str(tmp_path / "two"), masks_per_image=2,
+                                                **common), progress=False)
+    cache = load_cache(tmp_path / "two" / "seamless_latents.safetensors")
+    assert cache["latents"].shape == (6, 4, 4, 4) and cache["masked"].shape == (6, 2, 4, 4, 4)
+    face = load_image_tensor(list_images(tmp_path / "faces"), 32, 36, progress=False)[3:4]
+    mask = cached_mask(DEFAULT_MASKS, 32, 0, 3, 1, 2)  # face 3's second cached mask, regenerated
+    with torch.no_grad():
+        assert torch.allclose(cache["masked"][3, 1].float(), original.autoencoder.encode((1 - mask) * face)[0], atol=2e-3)
     model = load_model(unet_folder)
     assert model.info["seamless"]["stage"] == "two-step" and model.info["seamless"]["training_steps"] == 2
     assert not all(torch.equal(p, q) for p, q in zip(model.unet.parameters(), original.unet.parameters()))

@@ -8,8 +8,11 @@ faces with masks drawn from the evaluation harness's generators (held-out faces 
     stage "two-step": the denoiser learns from the model's weights on, the autoencoder frozen -> out/model
                       (a model folder naming the same autoencoder)
 
-Both encode on the fly (x and the masked image (1 - M) x, with the frozen encoder): exact for any mask, and
-cheap on a GPU; on the project's CPU a 256 px TAESD encode costs ~0.23 s (docs/seamless.md).
+The decoder stage encodes x and the masked image (1 - M) x with the frozen encoder at every step (any mask,
+fresh every step). The two-step stage, whose steps would otherwise be mostly encoding (two per sample; a 256 px
+TAESD encode costs ~0.23 s on the project's CPU, a U-Net step at batch 32 ~1 s), draws its masks from a cache:
+``masks_per_image`` masks per face, fixed by (seed, face, k), encoded once with the faces themselves
+(``out/seamless_latents.safetensors``, checked against what it was made from when read back).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from ..core.errors import InpaintInputError
 from ..core.files import atomic_folder, write_json
 from ..core.geometry import latent_mask
 from ..core.options import Validated, option
+from ..data.cache import load_cache, save_cache
 from ..data.masks import check_mask_set, draw_masks
 from ..models import load_model
 from ..models.export import write_model_folder
@@ -49,6 +53,7 @@ class SeamlessConfig(Validated):
     max_images: int | None = option(None, ge=1)
     masks: dict = field(default_factory=lambda: dict(DEFAULT_MASKS))
     no_mask_fraction: float = option(0.25, ge=0, le=1, help="decoder: samples with no mask (the plain round trip)")
+    masks_per_image: int = option(4, ge=1, help="two-step: cached masks (and masked encodings) per face")
     steps: int = option(1000, ge=1)
     batch_size: int = option(8, ge=1)
     lr: float = option(1e-4, gt=0, le=1)
@@ -70,27 +75,64 @@ class SeamlessConfig(Validated):
 
 @dataclass
 class MaskedFaces:
-    """Batches of the training faces (pixels) with masks; for the two-step stage, encoded: z0 = E(x),
-    known = E((1 - M) x) and M on the latent grid."""
+    """Batches of the training faces (pixels) with masks drawn fresh from the harness's generators (the decoder
+    stage)."""
 
     data: object
     resolution: int
     masks: dict
     no_mask_fraction: float = 0.0
-    autoencoder: torch.nn.Module | None = None
 
     def __call__(self, g: torch.Generator, size: int) -> Batch:
         x = self.data.batch(g, size, True, 0.0).x0
         mask = draw_masks(self.masks, self.resolution, size, g)
         keep = (torch.rand(size, generator=g) >= self.no_mask_fraction).float().view(-1, 1, 1, 1)
-        mask = mask * keep
-        if self.autoencoder is None:
-            return Batch(x, mask=mask)
-        device = next(self.autoencoder.parameters()).device
-        with torch.no_grad():
-            x, mask_dev = x.to(device), mask.to(device)
-            z0, known = self.autoencoder.encode(x), self.autoencoder.encode((1 - mask_dev) * x)
-        return Batch(z0, mask=latent_mask(mask_dev, z0.shape[-2:]), known=known)
+        return Batch(x, mask=mask * keep)
+
+
+def cached_mask(masks: dict, resolution: int, seed: int, face: int, k: int, per_image: int) -> torch.Tensor:
+    """The k-th cached mask of a face: fixed by (seed, face, k), regenerated on demand (never stored)."""
+    return draw_masks(masks, resolution, 1, torch.Generator().manual_seed(seed * 1_000_003 + face * per_image + k))
+
+
+@dataclass
+class EncodedMaskedFaces:
+    """Batches for the two-step stage from the cache: z0 = E(x), known = E((1 - M_k) x) and M_k on the latent grid,
+    for a random face and one of its cached masks."""
+
+    latents: torch.Tensor  # (N, C, h, w)
+    masked: torch.Tensor  # (N, K, C, h, w)
+    masks: dict
+    resolution: int
+    seed: int
+
+    def __call__(self, g: torch.Generator, size: int) -> Batch:
+        n, per_image = self.masked.shape[:2]
+        face = torch.randint(0, n, (size,), generator=g)
+        k = torch.randint(0, per_image, (size,), generator=g)
+        mask = torch.cat([cached_mask(self.masks, self.resolution, self.seed, int(i), int(j), per_image)
+                          for i, j in zip(face.tolist(), k.tolist())])
+        z0 = self.latents[face].float()
+        return Batch(z0, mask=latent_mask(mask, z0.shape[-2:]), known=self.masked[face, k].float())
+
+
+@torch.no_grad()
+def encode_masked_faces(faces: torch.Tensor, autoencoder, masks: dict, per_image: int, seed: int,
+                        progress: bool = True, batch_size: int = 16) -> dict[str, torch.Tensor]:
+    """E(x) of every face and E((1 - M_k) x) of each of its ``per_image`` cached masks, in fp16."""
+    from tqdm.auto import tqdm
+
+    device = next(autoencoder.parameters()).device
+    resolution = faces.shape[-1]
+    latents, masked = [], []
+    for start in tqdm(range(0, len(faces), batch_size), desc="encoding masked faces", disable=not progress):
+        x = faces[start:start + batch_size].to(device)
+        latents.append(autoencoder.encode(x).half().cpu())
+        m = torch.stack([torch.cat([cached_mask(masks, resolution, seed, start + i, k, per_image)
+                                    for k in range(per_image)]) for i in range(len(x))]).to(device)  # (B, K, 1, R, R)
+        holes = ((1 - m) * x[:, None]).flatten(0, 1)
+        masked.append(autoencoder.encode(holes).half().cpu().unflatten(0, (len(x), per_image)))
+    return {"latents": torch.cat(latents), "masked": torch.cat(masked)}
 
 
 def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: float | None = None) -> Path:
@@ -131,7 +173,15 @@ def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: floa
     else:
         net = model.unet.requires_grad_(True).train()
         objective = TwoStepObjective(model.schedule, cfg.weight, cfg.stride, cfg.second_timestep)
-        draw = MaskedFaces(faces, model.resolution, cfg.masks, 0.0, model.autoencoder)
+        cache = out / "seamless_latents.safetensors"
+        expect = {"model": cfg.model, "data": data_cfg.data, "resolution": data_cfg.resolution, "crop": data_cfg.crop,
+                  "max_images": data_cfg.max_images, "masks": cfg.masks, "masks_per_image": cfg.masks_per_image,
+                  "seed": cfg.seed}
+        if not cache.exists():
+            save_cache(cache, encode_masked_faces(faces.samples, model.autoencoder, cfg.masks, cfg.masks_per_image,
+                                                  cfg.seed, progress), expect)
+        encoded = load_cache(cache, expect)
+        draw = EncodedMaskedFaces(encoded["latents"], encoded["masked"], cfg.masks, model.resolution, cfg.seed)
 
         def export(ema: torch.nn.Module, step: int) -> None:
             info = {k: v for k, v in model.info.items() if k not in ("fid", "fid_floor")}

@@ -138,6 +138,8 @@ def train_seamless_command(
     lr: Annotated[float, typer.Option()] = 1e-4,
     weight: Annotated[float, typer.Option(help="two-step: lambda of the second loss (§4: 0.5; 0: the equal-steps "
                                           "control).")] = 0.5,
+    masks_per_image: Annotated[int, typer.Option(min=1, help="two-step: cached masks (and masked encodings) per "
+                                                 "face.")] = 4,
     bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
                                                  "CUDA).  [default: on CUDA only]", show_default=False)] = None,
     max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
@@ -150,5 +152,6 @@ def train_seamless_command(
 
         cfg = SeamlessConfig(stage=stage, model=model, preset=preset, out=str(out), data=data and str(data),
                              max_images=max_images, steps=steps, batch_size=batch_size, lr=lr, weight=weight,
+                             masks_per_image=masks_per_image,
                              bf16=bf16, device=start(device, threads))
         typer.echo(f"written to {train_seamless(cfg, max_minutes=max_minutes)}", err=True)
