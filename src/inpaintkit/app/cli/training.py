@@ -155,3 +155,29 @@ def train_seamless_command(
                              masks_per_image=masks_per_image,
                              bf16=bf16, device=start(device, threads))
         typer.echo(f"written to {train_seamless(cfg, max_minutes=max_minutes)}", err=True)
+
+
+@app.command("train-classifier")
+def train_classifier_command(
+    out: Annotated[Path, typer.Option(help="Run folder; the classifier goes to out/classifier. An existing run "
+                                      "resumes.", show_default=False)],
+    data: Annotated[str, typer.Option(help="Class folders, or a tar of <split>/<class>/<image> (train and test).")]
+    = "data:cifar10/cifar10-images.tar.gz",
+    steps: Annotated[int, typer.Option(min=1)] = 3000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    width: Annotated[int, typer.Option(min=8, help="Channels of the first stage (then 2x, 4x).")] = 32,
+    lr: Annotated[float, typer.Option()] = 2e-3,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
+                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = "auto",
+):
+    """Train the prompt-accuracy classifier (the stand-in for CLIP-T offline) on a class-labelled image set."""
+    with user_errors():
+        from ...train.classifier import ClassifierConfig, train_classifier
+
+        cfg = ClassifierConfig(data=data, out=str(out), steps=steps, batch_size=batch_size, width=width, lr=lr,
+                               bf16=bf16, device=start(device, threads))
+        folder = train_classifier(cfg, max_minutes=max_minutes)
+        typer.echo(f"written to {folder} (test accuracy in classifier.json)", err=True)
