@@ -181,3 +181,27 @@ def train_classifier_command(
                                bf16=bf16, device=start(device, threads))
         folder = train_classifier(cfg, max_minutes=max_minutes)
         typer.echo(f"written to {folder} (test accuracy in classifier.json)", err=True)
+
+
+@app.command("train-controlnet")
+def train_controlnet_command(
+    out: Annotated[Path, typer.Option(help="Run folder; the ControlNet goes to out/controlnet (PILOT's controlnet= "
+                                      "option). An existing run resumes.", show_default=False)],
+    model: Annotated[str, typer.Option(help="The text-conditioned pixel model.")] = "cifar10-text",
+    preset: Annotated[str, typer.Option(help="The recipe whose data the model saw.")] = "cifar10-text",
+    steps: Annotated[int, typer.Option(min=1)] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
+                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = "auto",
+):
+    """Train a ControlNet on Canny edges for a text-conditioned pixel model (the base model frozen)."""
+    with user_errors():
+        from ...train.controlnet import ControlNetConfig, train_controlnet
+
+        cfg = ControlNetConfig(model=model, preset=preset, out=str(out), steps=steps, batch_size=batch_size, lr=lr,
+                               bf16=bf16, device=start(device, threads))
+        typer.echo(f"written to {train_controlnet(cfg, max_minutes=max_minutes)}", err=True)
