@@ -90,11 +90,11 @@ class Inpainter:
             warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=2)
             return img.repeat(num_samples, 1, 1, 1)
         if get_method(method).multi_sample:  # the completions share one fit: the image goes in once
-            return self._inpaint([img], [m], [seed], method, prompt, padding, feather, progress, callback,
+            return self._inpaint([img], [m], [seed], method, [prompt], padding, feather, progress, callback,
                                  {**options, "samples": num_samples})[0]
         seeds = [sample_seed(seed, k) for k in range(num_samples)]
-        return torch.cat(self._inpaint([img] * num_samples, [m] * num_samples, seeds, method, prompt, padding,
-                                       feather, progress, callback, options))
+        return torch.cat(self._inpaint([img] * num_samples, [m] * num_samples, seeds, method,
+                                       [prompt] * num_samples, padding, feather, progress, callback, options))
 
     def outpaint(self, image, left: int = 0, right: int = 0, top: int = 0, bottom: int = 0,
                  to: tuple[int, int] | None = None, method: str = DEFAULT_METHOD, **kwargs) -> torch.Tensor:
@@ -122,12 +122,14 @@ class Inpainter:
         ms = [load_mask(m, size=tuple(images.shape[-2:])) for m in masks]
         if any(m.sum() == 0 for m in ms):
             raise InpaintInputError("a mask of the batch has no pixel to fill")
-        return torch.cat(self._inpaint(imgs, ms, seeds, method, prompt, padding, feather, progress, callback, options))
+        return torch.cat(self._inpaint(imgs, ms, seeds, method, [prompt] * len(imgs), padding, feather, progress,
+                                       callback, options))
 
     def many(self, items: Iterable[tuple], method: str = DEFAULT_METHOD, batch_size: int = DEFAULT_BATCH_SIZE,
              prompt: str | None = None, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,
              progress: bool = False, callback=None, **options) -> Iterator[torch.Tensor]:
-        """Inpaint a stream of (image, mask, seed) triples of any sizes, ``batch_size`` crops per network
+        """Inpaint a stream of (image, mask, seed) triples of any sizes (or (image, mask, seed, prompt): a prompt of
+        its own instead of ``prompt``), ``batch_size`` crops per network
         batch, yielding each result (1, 3, H, W) in input order as soon as its batch is done (a method that
         draws several completions per image, ``samples``, yields them together); only one batch is held in
         memory. Each result equals ``self(image, mask, seed=seed)`` for its triple alone
@@ -141,8 +143,9 @@ class Inpainter:
         def flush() -> Iterator[torch.Tensor]:
             todo = [c for c in chunk if c[1].sum() > 0]
             results = iter(self._inpaint([c[0] for c in todo], [c[1] for c in todo], [c[2] for c in todo], method,
-                                         prompt, padding, feather, progress, callback, options) if todo else [])
-            for img, m, _ in chunk:
+                                         [c[3] for c in todo], padding, feather, progress, callback, options)
+                           if todo else [])
+            for img, m, *_ in chunk:
                 if m.sum() == 0:
                     warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=3)
                     yield img
@@ -150,27 +153,28 @@ class Inpainter:
                     yield next(results)
             chunk.clear()
 
-        for image, mask, seed in items:
+        for image, mask, seed, *own in items:
             img = load_image(image)
-            chunk.append((img, load_mask(mask, size=tuple(img.shape[-2:]), resize=resize_mask), seed))
+            chunk.append((img, load_mask(mask, size=tuple(img.shape[-2:]), resize=resize_mask), seed,
+                          own[0] if own else prompt))
             if len(chunk) == batch_size:
                 yield from flush()
         if chunk:
             yield from flush()
 
     def _inpaint(self, imgs: Sequence[torch.Tensor], ms: Sequence[torch.Tensor], seeds: Sequence[int], method: str,
-                 prompt: str | None, padding: float, feather: int, progress: bool, callback,
+                 prompts: Sequence[str | None], padding: float, feather: int, progress: bool, callback,
                  options: dict) -> list[torch.Tensor]:
         """The one batching core: images (1, 3, H, W) and masks (1, 1, H, W) cropped around their holes,
-        inpainted as one batch at the model's resolution (one generator per image), and pasted back; one
-        (completions, 3, H, W) tensor per image."""
+        inpainted as one batch at the model's resolution (one generator and one prompt per image), and pasted
+        back; one (completions, 3, H, W) tensor per image."""
         spec = get_method(method)
         opts = make_options(method, options)
         generators = [torch.Generator().manual_seed(s) for s in seeds]
         model = self.model if spec.needs_model else None
         spec.check_model(model)
         if model is None:  # classical methods work at full resolution, one image at a time
-            if prompt:
+            if any(prompts):
                 raise InpaintInputError(f"method {method!r} takes no prompt")
             return [spec.fn(None, Task.create(None, img, m, g, progress=progress), opts, callback)
                     for img, m, g in zip(imgs, ms, generators)]
@@ -178,7 +182,7 @@ class Inpainter:
         x = torch.cat([crop(img, box, model.resolution, "image") for img, box in zip(imgs, boxes)])
         mx = torch.cat([crop(m, box, model.resolution, "mask") for m, box in zip(ms, boxes)])
         guidance = opts.guidance_scale if isinstance(opts, DiffusionOptions) else 1.0
-        cond = model.condition([prompt] * len(imgs) if prompt else None, guidance)
+        cond = model.condition([p or "" for p in prompts] if any(prompts) else None, guidance)
         task = Task.create(model, x, mx, generators, cond, progress)
         generated = spec.fn(model, task, opts, callback).detach().float().cpu().clamp(-1, 1)
         per_image = generated.view(len(imgs), -1, *generated.shape[1:])  # several completions: image-major

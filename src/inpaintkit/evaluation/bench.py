@@ -44,7 +44,7 @@ from ..data.images import prepare_ground_truth
 from ..data.masks import mask_from_name
 from ..methods import get_method
 from ..models.hooks import count_calls
-from .config import DEFAULT_RESOLUTION, BenchConfig, Item, derived_seed, image_paths, work_items
+from .config import DEFAULT_RESOLUTION, BenchConfig, Item, derived_seed, image_paths, image_prompts, work_items
 from .rundir import RunDir, append_line, merge_manifests, open_shard
 
 
@@ -111,11 +111,11 @@ class PhaseClock:
         return self.seconds
 
 
-def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
-              inpainter: Inpainter | None) -> tuple[torch.Tensor, float, float, dict[str, float]]:
+def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor, inpainter: Inpainter | None,
+              prompts: list[str | None] | None = None) -> tuple[torch.Tensor, float, float, dict[str, float]]:
     """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks
-    (B, 1, H, W)), the network calls per output it made, forward and backward, and the seconds of the
-    phases it reports, per output."""
+    (B, 1, H, W), one prompt or None each), the network calls per output it made, forward and backward, and
+    the seconds of the phases it reports, per output."""
     masked = gt * (1 - mask)  # A(I): the hole is grey, no method can read what it fills
     method = batch[0].method
     if method.name == "copy":
@@ -130,12 +130,13 @@ def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor,
             roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
         return masked + mask * roundtrip, 0.0, 0.0, {}
     options = dict(method.options)
+    prompts = prompts or [None] * len(batch)
     if get_method(method.name).multi_sample:  # one call per image draws all its completions from one fit
         firsts = [i for i, item in enumerate(batch) if item.completion == 0]
-        triples = [(masked[i:i + 1], mask[i:i + 1], batch[i].sample_seed) for i in firsts]
+        triples = [(masked[i:i + 1], mask[i:i + 1], batch[i].sample_seed, prompts[i]) for i in firsts]
         options["samples"] = batch[0].completions
     else:
-        triples = [(masked[i:i + 1], mask[i:i + 1], item.sample_seed) for i, item in enumerate(batch)]
+        triples = [(masked[i:i + 1], mask[i:i + 1], item.sample_seed, prompts[i]) for i, item in enumerate(batch)]
     clock = PhaseClock()
     with count_calls(model) as calls:
         out = torch.cat(list(inpainter.many(triples, method.name, batch_size=len(triples), callback=clock,
@@ -151,6 +152,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
     run = RunDir(out)
     rank, world = shard()
     paths = image_paths(cfg)
+    prompts = image_prompts(cfg, paths)
     items = work_items(cfg, paths)
     done = run.entries()
     todo = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
@@ -175,7 +177,8 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
             gt = torch.cat([_ground_truth(run, cfg, paths[item.image_index], resolution) for item in batch])
             mask = torch.cat([_mask(run, cfg, item, resolution) for item in batch])
             start = time.perf_counter()
-            outputs, calls, backward_calls, phases = run_batch(batch, gt, mask, inpainter)
+            batch_prompts = [prompts[item.image_index] if item.method.needs_model else None for item in batch]
+            outputs, calls, backward_calls, phases = run_batch(batch, gt, mask, inpainter, batch_prompts)
             seconds = (time.perf_counter() - start) / len(batch)
             for item, output, m in zip(batch, outputs, mask):
                 file = save_image(to_pil(output), run.output(item))
@@ -185,7 +188,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
                     "model": cfg.model if item.method.needs_model else None,
                     "image": str(paths[item.image_index]), "gt": str(run.gt(item.stem).relative_to(run.root)),
                     "mask_set": item.mask_set, "mask": str(run.mask(item.mask_set, item.stem).relative_to(run.root)),
-                    "hole_ratio": hole_ratio(m[None]), "seed": item.seed,
+                    "hole_ratio": hole_ratio(m[None]), "seed": item.seed, "prompt": prompts[item.image_index],
                     "sample_seed": item.sample_seed, "completion": item.completion, "resolution": resolution,
                     "output": str(file.relative_to(run.root)),
                     "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "seconds": seconds,

@@ -17,12 +17,13 @@ import numpy as np
 from ..api import DEFAULT_MODEL
 from ..core.errors import InpaintInputError
 from ..core.options import parse_assignments
-from ..data.images import CELEBA_CROP, list_images
+from ..data.images import CELEBA_CROP, class_prompt, list_images
 from ..data.masks import check_mask_set
 from ..methods import get_method, make_options
 from ..models.precision import PRECISIONS
 
 REFERENCE_ROWS = {"copy": "COPY", "greyfill": "GREYFILL", "latent-copy": "LATENT-COPY"}
+CLASS_PROMPTS = ("true-class", "other-class")
 DEFAULT_RESOLUTION = 256  # for runs of classical methods only (no model to take the resolution from)
 
 
@@ -65,6 +66,11 @@ class BenchConfig:
     batch_size: int = 1  # images of one method, mask set and seed inpainted together (same noise as alone)
     precision: str = "fp32"  # of the networks: fp32, bf16 or auto (inpaintkit.models.precision)
     samples: int = 1  # completions per image and seed (VIPaint's protocol: LPIPS is their mean, diversity their spread)
+    # text-conditioned models: "true-class" (each image's class, the name of the folder it is in), "other-class"
+    # (another class, fixed per image), or one prompt for every image; None: no prompt
+    prompts: str | None = None
+    prompt_template: str = "a photo of {article} {name}"
+    prompt_classifier: str | None = None  # a classifier folder (train-classifier): the report's prompt accuracy
 
     @classmethod
     def from_dict(cls, d: dict) -> "BenchConfig":
@@ -105,7 +111,12 @@ class BenchConfig:
             check_mask_set(name)
         if not self.images:
             raise InpaintInputError("bench needs at least one image folder")
-        image_paths(self)
+        paths = image_paths(self)
+        if self.prompts in CLASS_PROMPTS and len({p.parent.name for p in paths}) < 2:
+            raise InpaintInputError(f"prompts: {self.prompts} needs images in two or more class folders (the folder "
+                                    "names are the classes)")
+        if self.prompt_classifier is not None and not (Path(self.prompt_classifier) / "classifier.json").is_file():
+            raise InpaintInputError(f"prompt_classifier: no classifier.json in {self.prompt_classifier}")
         for folder in self.fid_reference or []:
             list_images(folder)
 
@@ -208,3 +219,18 @@ def work_items(cfg: BenchConfig, paths: list[Path]) -> list[Item]:
     return [Item(key(m, mask_set, p, seed, k), m, i, p.stem, mask_set, seed, k, cfg.samples)
             for mask_set in cfg.masks for i, p in enumerate(paths) for seed in cfg.seeds for m in cfg.methods
             for k in range(cfg.samples)]
+
+
+def image_prompts(cfg: BenchConfig, paths: list[Path]) -> list[str | None]:
+    """Each image's prompt (:attr:`BenchConfig.prompts`): its class (the folder it is in), another class (drawn
+    once per image from the mask seed), or the one prompt given."""
+    if cfg.prompts not in CLASS_PROMPTS:
+        return [cfg.prompts] * len(paths)
+    classes = sorted({p.parent.name for p in paths})
+    names = []
+    for i, p in enumerate(paths):
+        c = classes.index(p.parent.name)
+        if cfg.prompts == "other-class":
+            c = (c + 1 + derived_seed(cfg.mask_seed, i, 1) % (len(classes) - 1)) % len(classes)
+        names.append(class_prompt(classes[c], cfg.prompt_template))
+    return names

@@ -25,8 +25,8 @@ from ..data.images import list_images, prepare_ground_truth
 from .config import BenchConfig
 from .fidstats import FeatureCache
 from .grid import image_grid
-from .metrics import (LPIPS, InceptionFeatures, color_distance, frechet_distance, kernel_inception_distance,
-                      known_region_change, psnr, ssim)
+from .metrics import (LPIPS, InceptionFeatures, PromptAccuracy, color_distance, frechet_distance,
+                      kernel_inception_distance, known_region_change, psnr, ssim)
 from .rundir import RunDir, read_manifest
 
 # (CSV column, markdown header, format)
@@ -37,6 +37,7 @@ COLUMNS = [
     ("psnr", "PSNR", "{:.2f}"), ("psnr_hole", "PSNR hole", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
     ("ssim_hole", "SSIM hole", "{:.4f}"), ("color_distance", "CD", "{:.2f}"),
     ("known_change", "known change", "{:.3f}"), ("diversity", "diversity", "{:.4f}"),
+    ("prompt_accuracy", "prompt acc.", "{:.3f}"),
     ("seconds", "s/image", "{:.3f}"), ("fit_seconds", "fit s/image", "{:.3f}"),
     ("sample_seconds", "sampling s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
     ("backward_calls", "backward/image", "{:.0f}"),
@@ -139,6 +140,7 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
         raise ValueError(f"{run.root}: no finished outputs yet")
     metrics = Metrics(run.root / "cache", pick_device(device))
     ref = reference_features(run, cfg, entries, metrics)
+    classifier = PromptAccuracy(cfg.prompt_classifier) if cfg.prompt_classifier else None
     rows = []
     for mask_set in cfg.masks:
         for method in cfg.methods:
@@ -153,6 +155,7 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
                    "seconds": float(np.mean([e["seconds"] for e in group])),
                    "fit_seconds": _mean_of(group, "fit_seconds"), "sample_seconds": _mean_of(group, "sample_seconds"),
                    "diversity": diversity(run, group, metrics.lpips["alex"]),
+                   "prompt_accuracy": prompt_accuracy(run, group, classifier),
                    "network_calls": float(np.mean([e["network_calls"] for e in group])),
                    "backward_calls": float(np.mean([e.get("backward_calls", 0) for e in group]))}
             row.update({k: float(np.nanmean(values[k])) for k in PER_IMAGE})
@@ -166,6 +169,15 @@ def _cell(fmt: str, value) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "inf"
     return fmt.format(value)
+
+
+def prompt_accuracy(run: RunDir, group: list[dict], classifier: PromptAccuracy | None) -> float | None:
+    """The mean probability the classifier gives each output's prompted class (None without a classifier or
+    prompts)."""
+    if classifier is None or not all(e.get("prompt") for e in group):
+        return None
+    images = _load(run, [e["output"] for e in group], load_image)
+    return float(np.mean(classifier(images, [e["prompt"] for e in group])))
 
 
 def diversity(run: RunDir, group: list[dict], lpips: LPIPS) -> float | None:
@@ -193,7 +205,8 @@ def markdown_table(rows: list[dict], reference_n: int) -> str:
     lines.append(f"\nFID and KID against {reference_n} reference images; FID over n < 2048 images is biased "
                  "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth (with several completions "
                  "per image: their mean); diversity: mean pairwise LPIPS-alex of an image's completions; CD "
-                 "and known change in 0..255 RGB units.")
+                 "and known change in 0..255 RGB units; prompt acc.: the classifier's mean probability of each "
+                 "image's prompted class.")
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,11 @@ def bench_command(
         show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help="fp32, bf16 or auto (a setting of the run).  "
                                                      "[default: fp32]", show_default=False)] = None,
+    prompts: Annotated[Optional[str], typer.Option(help="Text models: true-class (the image's folder name), "
+                                                   "other-class, or one prompt for every image.",
+                                                   show_default=False)] = None,
+    prompt_classifier: Annotated[Optional[Path], typer.Option(help="A classifier folder (train-classifier) for the "
+                                                              "report's prompt accuracy.", show_default=False)] = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
@@ -57,7 +62,8 @@ def bench_command(
             images=[str(p) for p in images] if images else None, masks=masks or None, n_images=n,
             seeds=seed or None, mask_seed=mask_seed, resolution=resolution,
             crop=crop, fid_reference=[str(p) for p in fid_reference]
-            if fid_reference else None, batch_size=batch_size, precision=precision, device=start(device, threads))
+            if fid_reference else None, batch_size=batch_size, precision=precision, prompts=prompts,
+            prompt_classifier=prompt_classifier and str(prompt_classifier), device=start(device, threads))
         if crop == 0:
             cfg.crop = None
         typer.echo(f"wrote {run_bench(cfg, out)}", err=True)
