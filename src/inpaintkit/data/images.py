@@ -63,12 +63,9 @@ def prepare_ground_truth(path: str | Path, resolution: int, crop: int | None) ->
     return load_image(center_crop_resize(open_image(path).convert("RGB"), resolution, crop))
 
 
-def load_labelled_images(source: str | Path, size: int, split: str = "train",
-                         progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Class-labelled images as ((N, 3, size, size) uint8, (N,) labels, sorted class names), from a
-    folder of ``<class>/<image>`` folders (or its ``<split>/`` subfolder) or straight from a tar archive of
-    ``<split>/<class>/<image>`` files, CIFAR-10's layout in ``../shared/data/cifar10``. Images of another
-    size are cropped to their central square and resized."""
+def labelled_files(source: str | Path, split: str = "train") -> list[tuple[str, str, bytes]]:
+    """(class, file name, bytes) of every image of a folder of ``<class>/<image>`` folders (or its ``<split>/``
+    subfolder) or of a tar archive of ``<split>/<class>/<image>`` files, in (class, name) order."""
     source = resolve_data(source)
     if source.is_dir():
         root = source / split if (source / split).is_dir() else source
@@ -83,7 +80,15 @@ def load_labelled_images(source: str | Path, size: int, split: str = "train",
         raise InpaintInputError(f"labelled images not found: {source} (a folder of class folders or a tar archive)")
     if not files:
         raise InpaintInputError(f"{source}: no images in class folders{'' if source.is_dir() else f' under {split}/'}")
-    files.sort(key=lambda f: f[:2])
+    return sorted(files, key=lambda f: f[:2])
+
+
+def load_labelled_images(source: str | Path, size: int, split: str = "train",
+                         progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Class-labelled images as ((N, 3, size, size) uint8, (N,) labels, sorted class names), from
+    :func:`labelled_files` (CIFAR-10's tar in ``../shared/data/cifar10``, or class folders). Images of another
+    size are cropped to their central square and resized."""
+    files = labelled_files(source, split)
     classes = sorted({f[0] for f in files})
     out = np.empty((len(files), size, size, 3), dtype=np.uint8)
     for i, (_, _, data) in enumerate(tqdm(files, desc="decoding images", disable=not progress)):
