@@ -1,10 +1,10 @@
 """Peak memory and time of one inpaint with each memory option (``--memory``), side by side, on a Stable
 Diffusion-shaped model built here (random weights: the cost of the computation, not its result): a
 ``UNet2DConditionModel`` with SD's block layout at reduced widths, an ``AutoencoderKL`` with SD's 8x layout, and a
-CLIP text encoder; 1024 px images by default (larger than the VAE's 512 px tiles, so that tiling has
-something to tile), batch 2 (so that slicing has something to slice), after a one-step warm-up.
+CLIP text encoder; 512 px images by default, VAE tiles of half the image (so that tiling has something to
+tile), batch 2 (so that slicing has something to slice), after a one-step warm-up.
 
-    python benchmarks/bench_memory.py [--size 1024] [--batch 2] [--steps 4] [--device cpu|cuda]
+    python benchmarks/bench_memory.py [--size 512] [--batch 2] [--steps 4] [--device cpu|cuda]
     python benchmarks/bench_memory.py --quick         # 64 px, 1 step: the test suite's run
 
 Each option runs in a fresh process. On the CPU the figure is the process's peak resident memory (the model's
@@ -49,8 +49,8 @@ unet = UNet2DConditionModel(sample_size=size // 8, in_channels=4, out_channels=4
                             norm_num_groups=min(32, widths["unet"][0]))
 vae = AutoencoderKL(block_out_channels=widths["vae"], down_block_types=["DownEncoderBlock2D"] * len(widths["vae"]),
                     up_block_types=["UpDecoderBlock2D"] * len(widths["vae"]), latent_channels=4, layers_per_block=2,
-                    norm_num_groups=min(32, widths["vae"][0]), sample_size=min(size, 512),
-                    scaling_factor=0.18215)  # tiles of 512 px, as SD's VAE
+                    norm_num_groups=min(32, widths["vae"][0]), sample_size=size // 2,
+                    scaling_factor=0.18215)  # tiles of half the image: tiling has something to tile at any size
 model = DiffusionModel(unet.eval(), NoiseSchedule(SD_EPS_SCHEDULE), autoencoder=Autoencoder(vae.eval()),
                        text_encoder=text, name="sd-shaped").to(device)
 inpainter = Inpainter(model, device=device, threads=None, memory=MemoryOptions.parse(words))
@@ -77,7 +77,7 @@ def measure(args, words: list[str], widths: dict) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--size", type=int, default=512)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--device", default="cpu")

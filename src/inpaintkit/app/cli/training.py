@@ -1,4 +1,6 @@
-"""``inpaintkit train``: the DDPM trainer of the built-in models, on their recipes or a folder of images."""
+"""``inpaintkit train``: the DDPM trainer of the built-in models, on their recipes or a folder of images; and the
+trainers of the methods' parts (EP modules, Seamless Borders' decoder and denoiser, the ControlNet, the
+prompt-accuracy classifier)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +10,11 @@ import typer
 
 from ...core.errors import InpaintInputError
 from .common import DeviceOption, ThreadsOption, app, start, user_errors
+
+Bf16Option = Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with "
+                                                "AVX512-BF16, CUDA).  [default: on CUDA only]", show_default=False)]
+MaxMinutesOption = Annotated[Optional[float], typer.Option(
+    min=0, help="Stop after this many minutes, with a checkpoint (run again to go on).", show_default=False)]
 
 
 @app.command("train")
@@ -47,9 +54,7 @@ def train_command(
     seed: Annotated[int, typer.Option(min=0)] = 0,
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Where the latent / prompt-embedding caches are kept [default: OUT].", show_default=False)] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(
-        min=0, help="Stop after this many minutes, with a checkpoint (run again to go on).", show_default=False)]
-    = None,
+    max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
     bf16: Annotated[Optional[bool], typer.Option(
@@ -105,9 +110,8 @@ def train_ep_command(
     steps: Annotated[int, typer.Option(min=1)] = 1500,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option()] = 1e-3,
-    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
-                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    bf16: Bf16Option = None,
+    max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
@@ -140,9 +144,8 @@ def train_seamless_command(
                                           "control).")] = 0.5,
     masks_per_image: Annotated[int, typer.Option(min=1, help="two-step: cached masks (and masked encodings) per "
                                                  "face.")] = 4,
-    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
-                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    bf16: Bf16Option = None,
+    max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
@@ -167,9 +170,8 @@ def train_classifier_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     width: Annotated[int, typer.Option(min=8, help="Channels of the first stage (then 2x, 4x).")] = 32,
     lr: Annotated[float, typer.Option()] = 2e-3,
-    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
-                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    bf16: Bf16Option = None,
+    max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
@@ -192,9 +194,8 @@ def train_controlnet_command(
     steps: Annotated[int, typer.Option(min=1)] = 2000,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option()] = 1e-4,
-    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast (CPUs with AVX512-BF16, "
-                                                 "CUDA).  [default: on CUDA only]", show_default=False)] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(min=0, show_default=False)] = None,
+    bf16: Bf16Option = None,
+    max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
