@@ -23,6 +23,7 @@ from inpaintkit.data.images import list_images, load_image_tensor
 from inpaintkit.data.masks import mask_from_name
 from inpaintkit.evaluation.metrics.pixel import color_distance, psnr
 from inpaintkit.models import load_folder, load_model
+from inpaintkit.train.objectives import seam_blend
 
 MASK_SETS = ("thick", "box-center", "expand")
 
@@ -31,7 +32,7 @@ MASK_SETS = ("thick", "box-center", "expand")
 def figures(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> dict:
     """The check's figures for one decoder (``autoencoder``), with ``encoder``'s latents (the frozen E)."""
     z, z_masked = encoder.encode(faces), encoder.encode((1 - masks) * faces)
-    blended = autoencoder.decode(latent_mask(masks, z.shape[-2:]) * z + (1 - latent_mask(masks, z.shape[-2:])) * z_masked)
+    blended = autoencoder.decode(seam_blend(z, z_masked, latent_mask(masks, z.shape[-2:])))  # Eq. 6's latent
     pasted = masks * blended + (1 - masks) * faces
     return {"excess CD": float(np.mean(color_distance(pasted, masks) - color_distance(faces, masks))),
             "hole PSNR": float(np.mean(psnr(pasted, faces, masks))),

@@ -232,9 +232,6 @@ def _used_keys(state, arch) -> set[str]:
             seen.add(key)
             return super().__getitem__(key)
 
-        def __contains__(self, key):
-            return super().__contains__(key)
-
     convert_state_dict(Recorder(state), arch)
     return seen
 
