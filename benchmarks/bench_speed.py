@@ -1,18 +1,19 @@
 """Inference speed on this machine, side by side in one run: images per second of the per-image API, the CLI's
 folder mode and the bench on the same faces, at fp32 and on the bf16 fast path; the U-Net's and the
-decoder's achieved GFLOP/s against this CPU's measured matmul peak at each precision; DPS-latent per image.
+decoder's achieved GFLOP/s against this CPU's measured matmul peak at each precision, and where a U-Net call's
+time goes (milliseconds per kind of operation at each precision); DPS-latent per image.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_speed.py [--model faces-32] [--images 16] [--steps 50]
     python benchmarks/bench_speed.py --quick      # tiny models, a few steps
 
-Folder mode runs as its own process (``inpaintkit inpaint DIR DIR``, start-up included, as a user sees it);
-the API and the bench run in this process after a warm-up. FLOPs are counted by torch's FlopCounterMode
+Folder mode and the CLI bench run as processes of their own (``inpaintkit inpaint DIR DIR``, ``inpaintkit
+bench``: start-up included, as a user sees them); the API and the in-process bench (``run_bench``) run in this
+process after a warm-up. FLOPs are counted by torch's FlopCounterMode
 (multiply-adds x 2) on one forward pass.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from inpaintkit.api import Inpainter
@@ -57,6 +59,27 @@ def network_rates(model, batch: int) -> dict:
         decode = lambda: model.decode(z)  # noqa: E731
         out["decode_gflops"] = flops(decode) / 1e9
         out["decode_gflop_s"] = out["decode_gflops"] / best_seconds(decode)
+    return out
+
+
+OP_KINDS = {"convolution": ("convolution",), "group norm": ("group_norm",), "attention": ("attention",),
+            "activation": ("silu", "gelu"), "linear": ("addmm", "aten::mm", "bmm", "matmul")}
+
+
+@torch.no_grad()
+def op_breakdown(model, batch: int) -> dict[str, float]:
+    """Milliseconds per U-Net call spent in each kind of operation (self time, torch's profiler, 5 calls)."""
+    x = torch.randn(model.latent_shape(batch)).to(model.dtype)
+    t = torch.full((batch,), 500)
+    for _ in range(2):
+        model.unet(x, t)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(5):
+            model.unet(x, t)
+    out = dict.fromkeys([*OP_KINDS, "other"], 0.0)
+    for event in prof.key_averages():
+        kind = next((k for k, names in OP_KINDS.items() if any(n in event.key for n in names)), "other")
+        out[kind] += event.self_cpu_time_total / 1000 / 5
     return out
 
 
@@ -113,11 +136,18 @@ def main(argv=None) -> None:
         to_pil(mask[0].expand(3, -1, -1) * 2 - 1).save(work / "masks" / f"{i:03d}.png")
 
     print(f"\n{args.images} images, combine-image, {args.steps} steps, batch {args.batch} (images/s):")
-    print(f"{'precision':10s} {'per-image API':>14s} {'folder mode':>12s} {'bench':>8s}   U-Net GFLOP/s (% of peak)")
+    print(f"{'precision':10s} {'per-image API':>14s} {'folder mode':>12s} {'CLI bench':>10s} {'bench':>8s}   "
+          f"U-Net GFLOP/s (% of peak)")
+    breakdown = {}
     for precision in precisions:
         model = load_model(folder_model) if isinstance(folder_model, str) else pixel_source
         inpainter = Inpainter(model, threads=None, precision=precision)
         pairs = list(zip(faces, masks))
+
+        def cli(command: list[str]) -> None:
+            subprocess.run([sys.executable, "-m", "inpaintkit", *command, "--model", str(folder_model),
+                            "--batch-size", str(args.batch), "--precision", precision,
+                            "--threads", str(torch.get_num_threads())], check=True, capture_output=True)
 
         def per_image():
             for i, (face, mask) in enumerate(pairs):
@@ -126,18 +156,26 @@ def main(argv=None) -> None:
         api = args.images / best_seconds(per_image, 1)
         out = work / f"out-{precision}"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "inpaintkit", "inpaint", str(work / "images"), str(work / "masks"),
-                        "-o", str(out), "--model", str(folder_model), "--steps", str(args.steps), "--batch-size",
-                        str(args.batch), "--precision", precision, "--threads", str(torch.get_num_threads())],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cli(["inpaint", str(work / "images"), str(work / "masks"), "-o", str(out), "--steps", str(args.steps)])
         folder = args.images / (time.perf_counter() - start)
+        start = time.perf_counter()
+        cli(["bench", "--out", tempfile.mkdtemp(dir=work), "--method", "combine-image", "--set",
+             f"combine-image.steps={args.steps}", "--images", str(work / "images"), "--masks", "thick"])
+        cli_bench = args.images / (time.perf_counter() - start)
         cfg = BenchConfig.from_dict(dict(methods=[{"name": "combine-image", "options": {"steps": args.steps}}],
                                          images=[str(work / "images")], model=str(folder_model), masks=["thick"],
                                          batch_size=args.batch, device="cpu", precision=precision))
         bench = args.images / best_seconds(lambda: run_bench(cfg, tempfile.mkdtemp(dir=work), progress=False), 1)
         rates = network_rates(inpainter.model, args.batch)
-        print(f"{precision:10s} {api:14.2f} {folder:12.2f} {bench:8.2f}   {rates['unet_gflop_s']:.0f} "
-              f"({100 * rates['unet_gflop_s'] / peaks[precision]:.0f} %)")
+        breakdown[precision] = op_breakdown(inpainter.model, args.batch)
+        print(f"{precision:10s} {api:14.2f} {folder:12.2f} {cli_bench:10.2f} {bench:8.2f}   "
+              f"{rates['unet_gflop_s']:.0f} ({100 * rates['unet_gflop_s'] / peaks[precision]:.0f} %)")
+
+    print(f"\nwhere a U-Net call's time goes, batch {args.batch} (ms per call, self time):")
+    print(f"{'operation':12s} " + " ".join(f"{p:>7s}" for p in precisions) + "   fp32 / bf16")
+    for kind in breakdown["fp32"]:
+        fp32, bf16 = breakdown["fp32"][kind], breakdown["bf16"][kind]
+        print(f"{kind:12s} {fp32:7.2f} {bf16:7.2f}   {fp32 / bf16 if bf16 else float('nan'):.2f}x")
 
     if not args.quick:  # compilation takes tens of seconds (the slow test covers --compile itself)
         compile_rates(folder_model, args.batch, peaks["bf16"])
