@@ -36,7 +36,8 @@ class Precision(str, Enum):
 
 
 PrecisionOption = Annotated[Precision, typer.Option(
-    help="Network precision: fp32, bf16 (the fast path: measured 1.2-1.4x for pixel models and 1.7-1.85x for DPS-latent on a 2-core AVX512-BF16 CPU, docs/speed.md), or "
+    help="Network precision: fp32, bf16 (the fast path: 1.5-1.8x for pixel models and 2.4x for DPS-latent in the "
+         "bench on a 2-core AVX512-BF16 CPU, docs/speed.md), or "
          "auto (bf16 where the hardware has it).")]
 
 
