@@ -420,16 +420,12 @@ def quick_run() -> tuple[Path, Path]:
     from inpaintkit.core.schedule import ScheduleConfig
     from inpaintkit.models.export import write_model_folder
     from inpaintkit.nets.unets import build_unet
-    from inpaintkit.testing.images import noise_pil
+    from inpaintkit.testing.images import labelled_noise_folders
     from inpaintkit.testing.tiny import TEXT_DIM
 
     root = Path(tempfile.mkdtemp(prefix="model-card-quick-"))
     classes = ["airplane", "cat"]
-    for split, per_class in (("train", 4), ("test", 3)):
-        for c, name in enumerate(classes):
-            (root / "data" / split / name).mkdir(parents=True)
-            for k in range(per_class):
-                noise_pil(8, 8, seed=10 * c + k).save(root / "data" / split / name / f"{k}.png")
+    labelled_noise_folders(root / "data", 8, tuple(classes), {"train": 4, "test": 3})
     torch.manual_seed(0)
     unet = build_unet("tiny-text", 8, 3, cross_attention_dim=TEXT_DIM)
     run = root / "runs" / "tiny-cifar"

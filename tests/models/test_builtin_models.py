@@ -78,3 +78,34 @@ def test_text_model_inpaints_by_prompt_from_the_cli(text_inpainter, tmp_path):
     before, after = (np.asarray(Image.open(tmp_path / f)) for f in ("in.png", "out.png"))
     hole = np.asarray(Image.open(tmp_path / "m.png").convert("L")) > 127
     assert after.shape == before.shape and (after[~hole] == before[~hole]).all() and (after[hole] != before[hole]).any()
+
+
+def test_the_shipped_controlnet_steers_pilot_by_name(text_inpainter):
+    """``controlnet="canny"`` finds the ControlNet shipped in cifar10-text's folder; its edges change the fill."""
+    model = text_inpainter.model
+    assert (model.folder / "controlnet-canny" / "config.json").is_file()
+    image = sample(model, 1, STEPS, torch.Generator().manual_seed(0), cond=model.condition("a photo of a ship"),
+                   show_progress=False)
+    mask = mask_from_name("box-center", 32, 0)
+    common = dict(method="pilot-fast", prompt="a photo of a truck", guidance_scale=3.0, steps=STEPS, seed=0,
+                  progress=False)
+    plain = text_inpainter(image, mask, **common)
+    controlled = text_inpainter(image, mask, controlnet="canny", **common)
+    keep = ~mask.bool().expand_as(plain)
+    assert torch.equal(controlled[keep], image[keep]) and (controlled - plain).abs().max() > 0.05
+
+
+def test_the_shipped_classifier_tells_cifar10_classes_apart():
+    """The prompt-accuracy classifier, found by its shipped name, on the first 20 test images of each class."""
+    from inpaintkit.data.images import class_prompt, load_labelled_images
+    from inpaintkit.evaluation.metrics import PromptAccuracy
+
+    if find_local("data", "cifar10") is None:
+        pytest.skip("needs CIFAR-10 (shared/data/cifar10)")
+    metric = PromptAccuracy("cifar10-classifier")
+    images, labels, classes = load_labelled_images("data:cifar10/cifar10-images.tar.gz", 32, "test", progress=False)
+    pick = torch.cat([torch.nonzero(labels == c).flatten()[:20] for c in range(len(classes))])
+    x = images[pick].float().div(127.5).sub(1)
+    own = metric(x, [class_prompt(classes[c]) for c in labels[pick]])
+    other = metric(x, [class_prompt(classes[(c + 1) % len(classes)]) for c in labels[pick]])
+    assert metric.classes == classes and own.mean() > 0.6 and other.mean() < 0.1

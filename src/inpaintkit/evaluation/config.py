@@ -20,6 +20,7 @@ from ..core.options import parse_assignments
 from ..data.images import CELEBA_CROP, class_prompt, list_images
 from ..data.masks import check_mask_set
 from ..methods import get_method, make_options
+from ..models.catalog import shipped_folder
 from ..models.precision import PRECISIONS
 
 REFERENCE_ROWS = {"copy": "COPY", "greyfill": "GREYFILL", "latent-copy": "LATENT-COPY"}
@@ -115,7 +116,8 @@ class BenchConfig:
         if self.prompts in CLASS_PROMPTS and len({p.parent.name for p in paths}) < 2:
             raise InpaintInputError(f"prompts: {self.prompts} needs images in two or more class folders (the folder "
                                     "names are the classes)")
-        if self.prompt_classifier is not None and not (Path(self.prompt_classifier) / "classifier.json").is_file():
+        classifier = shipped_folder(self.prompt_classifier) if self.prompt_classifier is not None else None
+        if classifier is not None and not (classifier / "classifier.json").is_file():
             raise InpaintInputError(f"prompt_classifier: no classifier.json in {self.prompt_classifier}")
         for folder in self.fid_reference or []:
             list_images(folder)

@@ -66,7 +66,8 @@ class PILOTOptions(DiffusionOptions):
     cross_mask: bool = option(True, help="mask cross-attention (Eq. 14)")
     self_mask: bool = option(True, help="mask self-attention in the denoising passes with t >= self_mask_from (Eq. 15)")
     self_mask_from: int = option(600, ge=0)
-    controlnet: str | None = option(None, help="a ControlNetModel folder or hub id", path=True)
+    controlnet: str | None = option(None, help="a ControlNetModel folder, hub id, or the name of one shipped "
+                                                 "with the model ('canny' for cifar10-text)", path=True)
     control_image: str | None = option(None, help="the control map inside the hole (an image file)", path=True)
     control_scale: float = option(1.0, ge=0, le=10)
 
@@ -185,7 +186,7 @@ def control_maps(model, task, opts: PILOTOptions):
         return None
     from ..models.controlnet import canny_map, load_controlnet, residuals
 
-    controlnet = load_controlnet(opts.controlnet, model.device, model.dtype)
+    controlnet = load_controlnet(opts.controlnet, model.device, model.dtype, model.folder)
     outside = canny_map(task.image)
     if opts.control_image is not None:
         inside = (load_image(opts.control_image).to(task.image.device) + 1) / 2

@@ -16,6 +16,15 @@ def builtin_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(BUILTIN_DIR.iterdir()) if (p / "model_index.json").exists()}
 
 
+def shipped_folder(source: str | Path) -> Path:
+    """``source`` itself, or, when no such path exists, the folder of that name shipped in the package (the
+    prompt-accuracy classifier ``cifar10-classifier``)."""
+    path = Path(source)
+    if not path.exists() and path.name == str(source) and (BUILTIN_DIR / path.name).is_dir():
+        return BUILTIN_DIR / path.name
+    return path
+
+
 def model_info(folder: str | Path) -> dict:
     """The model card's figures and references (``inpaintkit.json``), empty for foreign folders."""
     f = Path(folder) / "inpaintkit.json"

@@ -11,14 +11,20 @@ from ..core.errors import InpaintInputError
 from .hub import download, load_component_class, quiet_diffusers
 
 
-def load_controlnet(source: str | Path, device="cpu", dtype: torch.dtype | None = None):
-    """A ``ControlNetModel`` from a local folder or a hub id."""
+def load_controlnet(source: str | Path, device="cpu", dtype: torch.dtype | None = None,
+                    model_folder: Path | None = None):
+    """A ``ControlNetModel`` from a local folder, the model folder's ``controlnet-<source>`` (the built-in
+    ``cifar10-text`` ships ``controlnet-canny``: ``source="canny"``) or a hub id."""
     from diffusers import ControlNetModel
 
     folder = Path(source)
+    shipped = Path(model_folder) / f"controlnet-{source}" if model_folder is not None else None
+    if not folder.exists() and shipped is not None and shipped.is_dir():
+        folder = shipped
     if not folder.exists():
         if str(source).count("/") != 1:
-            raise InpaintInputError(f"controlnet {source!r}: neither a folder nor a hub id")
+            raise InpaintInputError(f"controlnet {source!r}: neither a folder, nor a ControlNet shipped with the "
+                                    f"model (controlnet-<name> in its folder), nor a hub id")
         folder = download(str(source), "controlnet")
     return load_component_class(ControlNetModel, folder, dtype).to(device).eval()
 

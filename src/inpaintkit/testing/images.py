@@ -2,6 +2,8 @@
 something to continue) and square holes, as tensors, uint8 arrays or PIL images."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -52,3 +54,15 @@ def hole_array(height: int, width: int | None = None, value: int = 255, **where)
 def noise_pil(height: int, width: int, seed: int = 0) -> Image.Image:
     """Uniform random RGB noise (an image no method can continue: for I/O tests)."""
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def labelled_noise_folders(root: Path, size: int, classes: tuple[str, ...] = ("cat", "dog"),
+                           per_split: dict[str, int] | None = None) -> Path:
+    """A tiny labelled set, ``root/<split>/<class>/<k>.png`` of :func:`noise_pil` images (``per_split``: images
+    per class of each split, train 3 and test 3 by default), as the CIFAR-10 trainers and cards read it."""
+    for split, per_class in (per_split or {"train": 3, "test": 3}).items():
+        for c, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for k in range(per_class):
+                noise_pil(size, size, seed=10 * c + k).save(root / split / name / f"{k}.png")
+    return root

@@ -43,8 +43,9 @@ def bench_command(
     prompts: Annotated[Optional[str], typer.Option(help="Text models: true-class (the image's folder name), "
                                                    "other-class, or one prompt for every image.",
                                                    show_default=False)] = None,
-    prompt_classifier: Annotated[Optional[Path], typer.Option(help="A classifier folder (train-classifier) for the "
-                                                              "report's prompt accuracy.", show_default=False)] = None,
+    prompt_classifier: Annotated[Optional[str], typer.Option(help="A classifier folder (train-classifier), or "
+                                                             "cifar10-classifier (shipped), for the report's prompt "
+                                                             "accuracy.", show_default=False)] = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ...core.errors import ModelNotFoundError
+from ...models.catalog import shipped_folder
 from ...nets.classifier import Classifier
 
 
@@ -20,7 +21,7 @@ class PromptAccuracy:
     names its class as the classifier's class names do ("a photo of a horse" -> horse)."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
-        folder = Path(folder)
+        folder = shipped_folder(folder)  # a folder train-classifier wrote, or the shipped "cifar10-classifier"
         if not (folder / "classifier.json").is_file():
             raise ModelNotFoundError(f"{folder}: no classifier.json (a folder inpaintkit train-classifier writes)")
         self.info = json.loads((folder / "classifier.json").read_text())
