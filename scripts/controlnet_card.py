@@ -93,6 +93,7 @@ def measure(model: DiffusionModel, controlnet, data: str, n: int, samples: int, 
     embeds_of = model.condition(prompts, GUIDANCE)
     figures = {}
     idx = balanced_first(labels, n)
+    figures["n"] = len(idx)
     x0 = images[idx].float().div(127.5).sub(1)
     embeds = embeds_of.embeds[labels[idx]]
     figures["loss_without"] = denoising_loss(model, None, x0, embeds)
@@ -109,7 +110,7 @@ def measure(model: DiffusionModel, controlnet, data: str, n: int, samples: int, 
             f1[key].append(edge_f1(canny_map(out)[:, 0] > 0.5, control[:, 0] > 0.5))
     figures["edge_f1_with"] = torch.cat(f1["with"]).mean().item()
     figures["edge_f1_without"] = torch.cat(f1["without"]).mean().item()
-    figures.update(n=len(balanced_first(labels, n)), samples=len(idx), steps=steps, guidance=GUIDANCE)
+    figures.update(samples=len(idx), steps=steps, guidance=GUIDANCE)
 
     rows = []
     for c in range(len(classes)):  # the first test image of each class
