@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from inpaintkit.core.env import find_local
 from inpaintkit.core.files import save_image, write_json, write_text
+from inpaintkit.core.images import to_pil
 from inpaintkit.data.images import list_images, load_image_tensor, load_labelled_images, resolve_data
 from inpaintkit.evaluation.fidstats import FeatureCache
 from inpaintkit.evaluation.grid import image_grid
@@ -181,6 +182,7 @@ class Kind:
     conditioning_row: str | None = None
     decoder: str | None = None  # the autoencoder whose decode a latent model's samples include
     note: str = ""
+    examples: bool = False  # write ``--examples`` of the grid's samples to examples/NNN.png (the demo's faces)
 
 
 def schedule_text(model: DiffusionModel) -> str:
@@ -219,7 +221,8 @@ def heldout_faces(data: Path, resolution: int, crop: int | None, limit: int | No
 def pixel_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
     res, crop = model.resolution, cfg["crop"]
     train_faces = list_images(cfg["data"])[:cfg.get("max_images")]
-    why = WHY_PIXEL_32 if "cpu" in args.hardware.lower() else ""
+    cpu = "cpu" in args.hardware.lower()
+    note = f"Why 32x32: {WHY_PIXEL_32}" if res == 32 and cpu else cpu_note(model, cfg, args)
     return Kind(
         reference=heldout_faces(args.data or CELEBA, res, crop, args.reference_limit),
         floor=face_set(f"CelebA training faces ({res}x{res}, central {crop} crop)", train_faces, res, crop,
@@ -229,7 +232,7 @@ def pixel_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
                  "embedded default model for `inpaintkit demo` and the methods' tests and benchmarks."),
         data=faces_data(cfg, res), **CELEBA_LICENCE, tags="faces", space=f"pixels, 3x{res}x{res}",
         conditioning="none", grids=[("samples.png", 1.0)], grid_rows=8, grid_cell=64, batch=250,
-        note=f"Why {res}x{res}: {why}" if why else "")
+        note=note, examples=True)
 
 
 def latent_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
@@ -397,6 +400,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=50, help="DDPM steps per sample")
     ap.add_argument("--batch", type=int, help="samples per batch [250; 50 for latent models]")
     ap.add_argument("--grid-columns", type=int, default=8)
+    ap.add_argument("--examples", default="0,1,2", help="grid samples (row-major indices) shipped as the "
+                    "model's own example images, examples/NNN.png, for `inpaintkit demo` [0,1,2]")
     ap.add_argument("--data", type=Path, help=f"FID reference: CelebA folder with test/ and validation/ [{CELEBA}], "
                     f"or CIFAR-10 images [{CIFAR10}]")
     ap.add_argument("--stats-cache", type=Path, default=Path("~/.cache/inpaintkit/fid"),
@@ -460,6 +465,9 @@ def main(argv=None, inception=None) -> dict:
         images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g)))
         rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
         save_image(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
+        if kind.examples:
+            for k, index in enumerate(int(i) for i in args.examples.split(",")):
+                save_image(to_pil(images[index]), args.model / "examples" / f"{k:03d}.png")
 
     prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
     samples = generate(model, args.samples, args.steps, args.batch, prompts)

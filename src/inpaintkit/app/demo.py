@@ -26,7 +26,7 @@ from ..sampling import sample
 DEMO_MODEL = DEFAULT_MODEL
 
 # The methods shown, in column order, where registered and made for the model's space.
-DEMO_METHODS = ("combine-noisy", "combine-image", "repaint", "blended-latent", "opencv-telea")
+DEMO_METHODS = ("combine-noisy", "combine-image", "repaint", "gradpaint-fast", "blended-latent", "opencv-telea")
 DEMO_MASKS = ("box-center", "thick", "half-right")  # mask sets of :mod:`inpaintkit.masks`, one per row
 
 
