@@ -28,17 +28,12 @@ from inpaintkit.data.images import load_labelled_images  # noqa: E402
 from inpaintkit.evaluation.metrics import PromptAccuracy  # noqa: E402
 
 
-@torch.no_grad()
-def probabilities(metric: PromptAccuracy, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([metric.net(images[s:s + batch].float().div(127.5).sub(1)).softmax(-1)
-                      for s in range(0, len(images), batch)])
-
-
 def measure(metric: PromptAccuracy, data: str) -> tuple[dict, np.ndarray]:
     images, labels, classes = load_labelled_images(data, metric.resolution, "test", progress=False)
     if classes != metric.classes:
         raise SystemExit(f"{data}: classes {classes} differ from the classifier's {metric.classes}")
-    probs = probabilities(metric, images)
+    probs = torch.cat([metric.probabilities(images[s:s + 500].float().div(127.5).sub(1))
+                       for s in range(0, len(images), 500)])
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (labels.numpy(), probs.argmax(1).numpy()), 1)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintkit.core.files import save_image, write_json, write_text
-from inpaintkit.data.images import class_prompt, load_labelled_images
+from inpaintkit.data.images import balanced_order, class_prompt, load_labelled_images
 from inpaintkit.evaluation.grid import image_grid
 from inpaintkit.models import DiffusionModel, load_model
 from inpaintkit.models.controlnet import canny_map, load_controlnet, residuals
@@ -34,13 +34,6 @@ from inpaintkit.sampling.steps import timestep_pairs
 CIFAR10 = "data:cifar10/cifar10-images.tar.gz"
 GUIDANCE = 3.0
 GRID_SAMPLES = 3  # per row, with and without the ControlNet
-
-
-def balanced_first(labels: torch.Tensor, n: int) -> torch.Tensor:
-    """Indices of the first images of each class in turn (n in all)."""
-    per_class = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
-    order = torch.stack([idx[: min(len(i) for i in per_class)] for idx in per_class], 1).flatten()
-    return order[:n]
 
 
 @torch.no_grad()
@@ -92,14 +85,14 @@ def measure(model: DiffusionModel, controlnet, data: str, n: int, samples: int, 
     prompts = [class_prompt(c) for c in classes]
     embeds_of = model.condition(prompts, GUIDANCE)
     figures = {}
-    idx = balanced_first(labels, n)
+    idx = torch.tensor(balanced_order(labels.tolist(), n))
     figures["n"] = len(idx)
     x0 = images[idx].float().div(127.5).sub(1)
     embeds = embeds_of.embeds[labels[idx]]
     figures["loss_without"] = denoising_loss(model, None, x0, embeds)
     figures["loss_with"] = denoising_loss(model, controlnet, x0, embeds)
     f1 = {"with": [], "without": []}
-    idx = balanced_first(labels, samples)
+    idx = torch.tensor(balanced_order(labels.tolist(), samples))
     for s in range(0, len(idx), batch):
         part = idx[s:s + batch]
         x0 = images[part].float().div(127.5).sub(1)

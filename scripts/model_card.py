@@ -42,7 +42,8 @@ from tqdm.auto import tqdm
 from inpaintkit.core.env import find_local
 from inpaintkit.core.files import save_image, write_json, write_text
 from inpaintkit.core.images import to_pil
-from inpaintkit.data.images import list_images, load_image_tensor, load_labelled_images, resolve_data
+from inpaintkit.data.images import (balanced_order, list_images, load_image_tensor, load_labelled_images,
+                                    resolve_data)
 from inpaintkit.evaluation.fidstats import FeatureCache
 from inpaintkit.evaluation.grid import image_grid
 from inpaintkit.evaluation.metrics.fid import FeatureStats, InceptionFeatures, frechet_distance
@@ -81,13 +82,8 @@ def describe(name: str, n: int, total: int) -> str:
 
 
 def balanced_first(labels: list[int], n: int | None) -> list[int]:
-    """Indices of the first ``n`` items taking the classes in turn (the first ``n`` for one class)."""
-    seen: dict[int, int] = {}
-    ranked = []
-    for i, label in enumerate(labels):
-        seen[label] = seen.get(label, 0) + 1
-        ranked.append((seen[label], label, i))
-    return sorted(i for _, _, i in sorted(ranked)[:n])
+    """The indices of :func:`balanced_order`, in file order."""
+    return sorted(balanced_order(labels, n))
 
 
 def face_set(name: str, paths: list[Path], resolution: int, crop: int | None, limit: int | None,

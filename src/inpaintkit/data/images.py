@@ -83,6 +83,17 @@ def labelled_files(source: str | Path, split: str = "train") -> list[tuple[str, 
     return sorted(files, key=lambda f: f[:2])
 
 
+def balanced_order(labels: list[int], n: int | None = None) -> list[int]:
+    """Indices of the first ``n`` items (all for None) taking the classes in turn: each class's first item in
+    label order, then each class's second, and so on (the first ``n`` items for one class)."""
+    seen: dict[int, int] = {}
+    ranked = []
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        ranked.append((seen[label], label, i))
+    return [i for _, _, i in sorted(ranked)[:n]]
+
+
 def load_labelled_images(source: str | Path, size: int, split: str = "train",
                          progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Class-labelled images as ((N, 3, size, size) uint8, (N,) labels, sorted class names), from

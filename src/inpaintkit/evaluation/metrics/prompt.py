@@ -39,10 +39,14 @@ class PromptAccuracy:
         return self.classes.index(max(found, key=len))
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, prompts: list[str]) -> np.ndarray:
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, classes) class probabilities of images in [-1, 1], resized to the classifier's resolution."""
         x = images.float()
         if x.shape[-1] != self.resolution:
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", antialias=True,
                               align_corners=False)
-        probs = self.net(x.to(next(self.net.parameters()).device)).softmax(-1).cpu()
+        return self.net(x.to(next(self.net.parameters()).device)).softmax(-1).cpu()
+
+    def __call__(self, images: torch.Tensor, prompts: list[str]) -> np.ndarray:
+        probs = self.probabilities(images)
         return probs[torch.arange(len(prompts)), [self.class_of(p) for p in prompts]].numpy()
