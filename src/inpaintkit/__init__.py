@@ -3,9 +3,9 @@
     >>> import inpaintkit
     >>> result = inpaintkit.inpaint("examples/face.png", "examples/mask.png", method="combine-image", seed=0)
 """
-from .core.env import prefer_sleeping_threads
+from .core.env import set_cpu_library_defaults
 
-prefer_sleeping_threads()  # before torch loads OpenMP: idle threads sleep instead of spinning (core/env.py)
+set_cpu_library_defaults()  # before torch loads OpenMP and MKL: sleeping idle threads, reproducible BLAS (core/env.py)
 
 from .api import DEFAULT_METHOD, DEFAULT_MODEL, Inpainter, inpaint, outpaint  # noqa: E402
 from .core.schedule import NoiseSchedule, ScheduleConfig  # noqa: E402

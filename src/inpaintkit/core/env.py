@@ -16,6 +16,12 @@ holds a core: the threads spin-wait on each other, measured 5-20x slower than on
 (docs/speed.md). inpaintkit therefore makes OpenMP's idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``,
 set by ``import inpaintkit`` unless the variable is set or torch was imported first) and, with
 ``threads="auto"``, uses one thread per core that is idle when the run starts.
+
+**Reproducibility.** MKL's matrix products (torch's CPU BLAS: attention, linear layers) may round
+differently when the same inputs lie at differently aligned addresses, so two runs with one seed could
+differ in the last bit (VIPaint on the tiny latent model did, in 1 of ~20 runs). ``import inpaintkit``
+asks for MKL's strict reproducible mode (``MKL_CBWR=AUTO,STRICT``, same rules as above); measured no
+slower on the built-in models.
 """
 from __future__ import annotations
 
@@ -157,6 +163,8 @@ def set_threads(threads: int | str | None) -> int:
     return torch.get_num_threads()
 
 
-def prefer_sleeping_threads() -> None:
-    """Ask OpenMP to let idle threads sleep instead of spinning (effective only before torch loads)."""
+def set_cpu_library_defaults() -> None:
+    """OpenMP's idle threads sleep instead of spinning, and MKL's BLAS gives bit-identical results whatever
+    the memory alignment of its inputs (effective only before torch loads; variables already set win)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
