@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from inpaintkit import DEFAULT_MODEL
 from inpaintkit.core.files import save_image
 from inpaintkit.core.images import to_pil
 from inpaintkit.data.masks import mask_from_name
@@ -46,7 +47,7 @@ def write_examples(out: Path, model_name: str, count: int, steps: int, seed: int
 def main(argv=None) -> list[Path]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("examples"))
-    ap.add_argument("--model", default="faces-32")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--count", type=int, default=4)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)

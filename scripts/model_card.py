@@ -225,7 +225,7 @@ def pixel_faces(model: DiffusionModel, cfg: dict, args) -> Kind:
                        args.samples),
         floor_meaning="what a perfect model would score with as many samples",
         summary=(f"An unconditional pixel-space DDPM of {res}x{res} faces, trained by the inpaintkit project as the "
-                 "embedded default model for `inpaintkit demo` and the methods' tests and benchmarks."),
+                 "model of `inpaintkit demo` and of the methods' tests and benchmarks."),
         data=faces_data(cfg, res), **CELEBA_LICENCE, tags="faces", space=f"pixels, 3x{res}x{res}",
         conditioning="none", grids=[("samples.png", 1.0)], grid_rows=8, grid_cell=64, batch=250,
         note=note, examples=True)
@@ -331,7 +331,7 @@ def train_command(name: str, cfg: dict, steps: int) -> str:
     out, cfg, preset = f"runs/{name}", {**cfg, "steps": steps}, name in TRAIN_PRESETS
     base = vars(preset_config(name, out) if preset else TrainConfig(data=cfg["data"], out=out))
     words = ["inpaintkit train", f"--preset {name}" if preset else f"--data {cfg['data']}", f"--out {out}"]
-    for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "max_images"):
+    for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "loss_weighting", "max_images"):
         if cfg.get(key, base[key]) != base[key]:
             words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
     if cfg.get("hflip", True) != base["hflip"]:

@@ -25,7 +25,7 @@ from .models.memory import MemoryOptions, apply_memory_options
 from .models.precision import set_precision
 from .sampling import Task
 
-DEFAULT_MODEL = "faces-32"
+DEFAULT_MODEL = "faces-64"
 DEFAULT_METHOD = "combine-image"
 DEFAULT_BATCH_SIZE = 8
 

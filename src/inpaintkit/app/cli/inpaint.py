@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ...api import DEFAULT_METHOD, DEFAULT_MODEL
 from ...core.errors import InpaintInputError
 from ...core.files import remove_stale_temps
 from ..files import (Pair, check_writable, image_format, is_lossy, output_paths, pair_folders, write_output)
@@ -95,9 +96,9 @@ def inpaint_command(
                                          "interrupted run resumes). .jpg is lossy: pixels outside the mask change "
                                          "(a warning says so).", show_default=False)],
     method: Annotated[str, typer.Option("--method", "-m", help="Inpainting method (see `inpaintkit methods`).")]
-    = "combine-image",
+    = DEFAULT_METHOD,
     model: Annotated[str, typer.Option(help="Built-in model (see `inpaintkit models`), diffusers folder or hub id.")]
-    = "faces-32",
+    = DEFAULT_MODEL,
     steps: Annotated[Optional[int], typer.Option(help="Denoising steps [default: the method's].",
                                                  show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed (the same for every image of a folder).")] = 0,
@@ -230,8 +231,8 @@ def outpaint_command(
     to: Annotated[Optional[str], typer.Option("--to", metavar="WxH", help="Grow to this size instead, the image "
                                               "centred.", show_default=False)] = None,
     method: Annotated[str, typer.Option("--method", "-m", help="Inpainting method (see `inpaintkit methods`).")]
-    = "combine-image",
-    model: Annotated[str, typer.Option(help="Built-in model, diffusers folder or hub id.")] = "faces-32",
+    = DEFAULT_METHOD,
+    model: Annotated[str, typer.Option(help="Built-in model, diffusers folder or hub id.")] = DEFAULT_MODEL,
     steps: Annotated[Optional[int], typer.Option(help="Denoising steps [default: the method's].",
                                                  show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
