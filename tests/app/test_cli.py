@@ -401,6 +401,9 @@ def test_models_lists_builtin_models(model_dir, tmp_path, monkeypatch):
     params = sum(p.numel() for p in build_unet("tiny", 16).parameters())
     assert result.stdout.strip() == (f"tiny-faces: 16x16 pixel, unconditional, {params:,} parameters, "
                                      "7 training steps, FID 123.4")
+    info_file = tmp_path / "tiny-faces" / "inpaintkit.json"
+    info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "fid_floor": 18.2}))
+    assert run("models").stdout.strip().endswith("7 training steps, FID 123.4 (floor 18.2)")
 
 
 def test_models_lists_latent_and_text_models_without_loading_them(tmp_path, monkeypatch):

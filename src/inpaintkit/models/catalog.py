@@ -49,4 +49,5 @@ def model_summary(folder: str | Path) -> dict:
     return {"resolution": info.get("resolution") or side * (8 if latent else 1),
             "space": "latent" if latent else "pixel",
             "conditioning": "text-conditioned" if "cross_attention_dim" in config else "unconditional",
-            "parameters": parameters, "training_steps": info.get("training_steps"), "fid": info.get("fid")}
+            "parameters": parameters, "training_steps": info.get("training_steps"), "fid": info.get("fid"),
+            "fid_floor": info.get("fid_floor")}

@@ -34,10 +34,10 @@ def methods_command():
         typer.echo(f"    options: {options or 'none'}")
 
 
-def _format_fid(fid) -> str:
+def _format_fid(fid, floor=None) -> str:
     if isinstance(fid, dict):
         return ", ".join(f"FID {value} ({key})" for key, value in fid.items())
-    return f"FID {fid}"
+    return f"FID {fid}" + (f" (floor {floor})" if floor is not None else "")
 
 
 @app.command("models")
@@ -60,5 +60,5 @@ def models_command():
             if m["training_steps"] is not None:
                 facts.append(f"{m['training_steps']} training steps")
             if m["fid"] is not None:
-                facts.append(_format_fid(m["fid"]))
+                facts.append(_format_fid(m["fid"], m["fid_floor"]))
             typer.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}: {', '.join(facts)}")
