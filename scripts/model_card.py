@@ -327,11 +327,14 @@ def kind_of(info: dict) -> str:
 # -- the card ---------------------------------------------------------------------------------------
 def train_command(name: str, cfg: dict, steps: int) -> str:
     """``inpaintkit train`` with the preset's name and the settings where the run differed from it, for the
-    ``steps`` the model was trained (the learning rate only warms up, so a longer run's snapshot is the same)."""
-    out, cfg, preset = f"runs/{name}", {**cfg, "steps": steps}, name in TRAIN_PRESETS
+    ``steps`` the model was trained (under a constant rate a longer run's snapshot is the same; a cosine
+    schedule's length is part of the recipe, so it stays)."""
+    out, preset = f"runs/{name}", name in TRAIN_PRESETS
+    cfg = cfg if cfg.get("lr_schedule") == "cosine" else {**cfg, "steps": steps}
     base = vars(preset_config(name, out) if preset else TrainConfig(data=cfg["data"], out=out))
     words = ["inpaintkit train", f"--preset {name}" if preset else f"--data {cfg['data']}", f"--out {out}"]
-    for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "loss_weighting", "max_images"):
+    for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "lr_schedule", "loss_weighting",
+                "max_images"):
         if cfg.get(key, base[key]) != base[key]:
             words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
     if cfg.get("hflip", True) != base["hflip"]:
@@ -339,6 +342,13 @@ def train_command(name: str, cfg: dict, steps: int) -> str:
     if cfg.get("bf16") is not None:
         words.append("--bf16" if cfg["bf16"] else "--no-bf16")
     return " ".join(words)
+
+
+def schedule_words(cfg: dict) -> str:
+    """The learning-rate schedule after the warm-up, as the training loop runs it (``LoopSettings``)."""
+    if cfg.get("lr_schedule", "constant") == "constant":
+        return "constant"
+    return f"cosine to {cfg['min_lr_ratio']:g}x at step {cfg['steps']:,}"
 
 
 def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
@@ -358,7 +368,8 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         ("objective", schedule_text(model)),
         ("conditioning", kind.conditioning_row),
         ("training", f"{info['training_steps']} steps, batch {cfg['batch_size']}, AdamW lr {cfg['lr']} (warm-up "
-                     f"{cfg['warmup_steps']}), EMA {cfg['ema_decay']}, gradient clipping 1.0; {args.hardware}"),
+                     f"{cfg['warmup_steps']}, then {schedule_words(cfg)}), EMA {cfg['ema_decay']}, gradient "
+                     f"clipping 1.0; {args.hardware}"),
         ("weights", f"EMA weights, fp16 safetensors ({size_mb:.1f} MB)"),
         ("speed", f"{m['ms_per_call']:.1f} ms per network call at batch 1, {m['s_per_image']:.2f} s per image of "
                   f"{SPEED_STEPS} DDPM steps{decode}, on {threads}"),

@@ -1,4 +1,4 @@
-"""``inpaintkit demo``: the library end to end, offline, in about 90 seconds on two CPU cores (faces-64).
+"""``inpaintkit demo``: the library end to end, offline, in under two minutes on two CPU cores (faces-64).
 
 Take a few faces (the model's own samples shipped in its folder, ``examples/*.png``, or, for a model
 without them, samples drawn now), hide part of each (a centre box, thick brush strokes, the right half),
