@@ -19,3 +19,18 @@ def test_quick_mode_runs(script, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)  # whatever a script writes stays out of the checkout
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out.strip()  # it reported something
+
+
+def test_model_card_reproduce_command_keeps_a_cosine_schedule_length():
+    card = runpy.run_path(str(ROOT / "scripts" / "model_card.py"), run_name="model_card")
+    from inpaintkit.train.config import preset_config
+    cfg = {**vars(preset_config("faces-64", "runs/faces-64")), "architecture": "face64-cpu", "batch_size": 32}
+    # a constant rate: a snapshot of a longer run is the run of the snapshot's length
+    constant = card["train_command"]("faces-64", cfg, 4455)
+    assert "--steps 4455" in constant and "--lr-schedule" not in constant
+    assert card["schedule_words"](cfg) == "constant"
+    # a cosine: the schedule's length is part of the recipe
+    cosine = {**cfg, "lr_schedule": "cosine", "steps": 6600}
+    command = card["train_command"]("faces-64", cosine, 6600)
+    assert "--steps 6600" in command and "--lr-schedule cosine" in command
+    assert card["schedule_words"](cosine) == "cosine to 0.1x at step 6,600"
