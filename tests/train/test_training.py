@@ -247,6 +247,25 @@ def test_resumed_run_equals_uninterrupted_run(kind, image_folder, labelled_tar, 
     assert not all(torch.equal(a["model"][k], v) for k, v in initial.items())
 
 
+def test_a_run_can_start_from_a_trained_model(image_folder, labelled_tar, tmp_path, tiny_taesd):
+    first = train(text_config(labelled_tar, tmp_path / "first", steps=3), progress=False)
+    # a vanishing rate: after one step the weights are still the first model's (fp16) EMA weights
+    folder = train(text_config(labelled_tar, tmp_path / "on", steps=1, lr=1e-12, init_from=str(first)),
+                   progress=False)
+    start = load_model(first).unet.state_dict()
+    weights = torch_load(tmp_path / "on" / "checkpoint.pt")["model"]
+    assert all(torch.allclose(weights[k], v.float()) for k, v in start.items())
+    torch.manual_seed(0)  # what the run would have started from without init_from
+    assert not all(torch.allclose(weights[k], v) for k, v in build_unet("tiny-text", 16, 3, 16).state_dict().items())
+    info = json.loads((folder / "inpaintkit.json").read_text())
+    assert info["training_steps"] == 4 and info["init_from"] == {"model": str(first), "training_steps": 3}
+    # a model of another architecture is refused with a message, before any training
+    latent = train(latent_config(image_folder, tmp_path / "latent"), progress=False)
+    with pytest.raises(InpaintInputError, match="does not fit"):
+        train(text_config(labelled_tar, tmp_path / "wrong", init_from=str(latent)), progress=False)
+    assert not (tmp_path / "wrong" / "checkpoint.pt").exists()
+
+
 def test_time_limit_stops_with_a_checkpoint(labelled_tar, tmp_path):
     folder = train(text_config(labelled_tar, tmp_path / "run", steps=50), progress=False, max_minutes=0)
     assert torch_load(tmp_path / "run" / "checkpoint.pt")["step"] == 1

@@ -42,6 +42,8 @@ class TrainConfig(Validated):
     seed: int = option(0, ge=0)
     hflip: bool = option(True, help="mirror half of the samples (latent models: the mirrored images encoded)")
     max_images: int | None = option(None, ge=1, help="train on the first n images only (sorted by name)")
+    init_from: str | None = option(None, help="start from this model folder's U-Net weights (a path, or a built-in "
+                                              "model's name): training on; optimiser and schedule start afresh")
     device: str = option("auto")
     bf16: bool | None = option(None, help="bf16 autocast of the network; None: on CUDA only (CPUs with "
                                           "AVX512-BF16/AMX: ~1.9x)")

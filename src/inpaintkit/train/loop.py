@@ -11,7 +11,8 @@ new objective plus its data, not a new loop.
 :func:`train` is the DDPM trainer: the simple objective of Ho et al. 2020 (Eq. 14) with the target set
 by the schedule's prediction type (eps, v or x0), on pixels, autoencoder latents or captioned images
 (:mod:`.datasets`). The exported folder names its autoencoder and text encoder in ``inpaintkit.json``
-instead of shipping them.
+instead of shipping them. A run may start from a trained model's U-Net (``init_from``) to train it on with
+a new schedule; its export counts the steps in all and names the model it started from.
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.env import pick_device
+from ..core.errors import InpaintInputError
 from ..core.files import torch_load, torch_save, write_json
 from ..core.schedule import NoiseSchedule, ScheduleConfig
+from ..models.catalog import model_info, shipped_folder
 from ..models.export import write_model_folder
 from ..nets.unets import build_unet
 from .config import TrainConfig
@@ -122,6 +125,25 @@ def training_loop(out: Path, net: torch.nn.Module, objective: Objective, draw: C
     return step
 
 
+def load_initial_weights(unet: torch.nn.Module, source: str) -> dict:
+    """Copy the U-Net weights of the model folder ``source`` (a path, or a built-in model's name) into
+    ``unet``, for a run that trains a model on; returns what its card records of the start: the source and
+    the steps it had been trained."""
+    from safetensors.torch import load_file
+
+    folder = shipped_folder(source)
+    files = sorted((folder / "unet" if (folder / "unet").is_dir() else folder).glob("*.safetensors"))
+    if not files:
+        raise InpaintInputError(f"init_from {source!r}: no U-Net weights (*.safetensors) found in {folder}")
+    state = {k: v for f in files for k, v in load_file(f).items()}
+    try:
+        unet.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        raise InpaintInputError(f"init_from {source!r}: its U-Net does not fit this run's architecture: "
+                                f"{str(e).splitlines()[0]}") from None
+    return {"model": str(source), "training_steps": model_info(folder).get("training_steps", 0)}
+
+
 def train(cfg: TrainConfig, progress: bool = True, max_minutes: float | None = None) -> Path:
     """Train (or resume) the DDPM run in ``cfg.out``; returns its exported model folder. ``max_minutes``
     stops early, with a checkpoint, for machines leased by the minute: run again to go on."""
@@ -133,12 +155,14 @@ def train(cfg: TrainConfig, progress: bool = True, max_minutes: float | None = N
     torch.manual_seed(cfg.seed)
     embed_dim = data.prompt_embeds.shape[-1] if data.prompt_embeds is not None else None
     unet = build_unet(cfg.architecture, data.samples.shape[-1], data.samples.shape[1], embed_dim).to(device)
+    start = load_initial_weights(unet, cfg.init_from) if cfg.init_from else None
     write_json(out / "train_config.json", asdict(cfg))
     meta = {"resolution": cfg.resolution, "architecture": cfg.architecture, "data": str(cfg.data),
-            "batch_size": cfg.batch_size, **data.model_meta}
+            "batch_size": cfg.batch_size, **data.model_meta, **({"init_from": start} if start else {})}
 
     def export(ema: torch.nn.Module, step: int) -> None:
-        write_model_folder(out / "model", ema, schedule.config, meta={"training_steps": step, **meta})
+        steps_in_all = step + (start["training_steps"] if start else 0)
+        write_model_folder(out / "model", ema, schedule.config, meta={"training_steps": steps_in_all, **meta})
 
     settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, lr_schedule=cfg.lr_schedule,
                             min_lr_ratio=cfg.min_lr_ratio, ema_decay=cfg.ema_decay,

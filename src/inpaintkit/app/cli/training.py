@@ -49,6 +49,9 @@ def train_command(
     max_images: Annotated[Optional[int], typer.Option(
         min=1, help="Train on the first N images of an image folder (sorted by name) only.  [default: all]",
         show_default=False)] = None,
+    init_from: Annotated[Optional[str], typer.Option(
+        help="Start from this model's U-Net weights (a model folder or a built-in name) and train it on; the "
+             "optimiser and the rate schedule start afresh.", show_default=False)] = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints and model exports.")]
     = 500,
     seed: Annotated[int, typer.Option(min=0)] = 0,
@@ -73,7 +76,7 @@ def train_command(
 
         given = dict(data=data and str(data), resolution=resolution, crop=crop, architecture=architecture,
                      steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
-                     loss_weighting=loss_weighting, hflip=hflip, max_images=max_images,
+                     loss_weighting=loss_weighting, hflip=hflip, max_images=max_images, init_from=init_from,
                      cache_dir=cache_dir and str(cache_dir), bf16=bf16)
         settings = {k: v for k, v in given.items() if v is not None}
         if crop == 0:
