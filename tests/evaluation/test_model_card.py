@@ -122,5 +122,6 @@ def test_sampler_comparison_measures_each_sampler_and_writes_nothing(text_run, t
     assert all(row["fid"] > 0 for row in rows.values())
     assert rows["ddpm:2"]["fid"] != rows["ddim:2"]["fid"]  # ancestral noise against none: other samples
     assert sorted(p.name for p in model_dir.iterdir()) == before  # no card, no grid
-    with pytest.raises(SystemExit):
-        model_card.parse_args([str(model_dir), "--compare", "euler:10"])
+    for wrong in ("euler:10", "ddpm25"):
+        with pytest.raises(SystemExit):
+            model_card.parse_args([str(model_dir), "--compare", wrong])
