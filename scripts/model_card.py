@@ -482,8 +482,9 @@ def compare_samplers(model: DiffusionModel, kind: Kind, args, prompts: list[str]
                                    "seconds": round(time.time() - start, 1)}
     print(f"{args.samples} samples of {args.name} vs the {reference_text}")
     print("| sampler | steps | FID | seconds |\n|---|---|---|---|")
-    for key, row in rows.items():
-        print(f"| {key.split(':')[0].upper()} | {key.split(':')[1]} | {row['fid']:.2f} | {row['seconds']:.0f} |")
+    for name, steps in args.compare:
+        row = rows[f"{name}:{steps}"]
+        print(f"| {name.upper()} | {steps} | {row['fid']:.2f} | {row['seconds']:.0f} |")
     return rows
 
 
