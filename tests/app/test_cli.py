@@ -466,6 +466,29 @@ def test_train_resumes_from_its_checkpoint(tmp_path):
     assert result.stderr.strip() == f"error: training data not found: {tmp_path / 'none'}"
 
 
+def test_train_prediction_type_converts_a_model_it_trains_on(tmp_path):
+    """--init-from an eps-model with --prediction-type v_prediction: the exported model is a v-model, the rest
+    of the schedule kept; an unknown type is refused before any training."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        rgb(20, 20, seed=i).save(data / f"{i}.png")
+    common = ["--data", data, "--resolution", 16, "--crop", 0, "--architecture", "tiny", "--batch-size", 2,
+              "--steps", 1, "--device", "cpu"]
+    assert run("train", "--out", tmp_path / "eps", *common).exit_code == 0
+    result = run("train", "--out", tmp_path / "v", *common, "--init-from", tmp_path / "eps" / "model",
+                 "--prediction-type", "v_prediction")
+    assert result.exit_code == 0, result.stderr
+    eps_cfg, v_cfg = (json.loads((tmp_path / run_dir / "model" / "scheduler" / "scheduler_config.json").read_text())
+                      for run_dir in ("eps", "v"))
+    assert (eps_cfg["prediction_type"], v_cfg["prediction_type"]) == ("epsilon", "v_prediction")
+    assert {k: v for k, v in v_cfg.items() if k != "prediction_type"} == \
+        {k: v for k, v in eps_cfg.items() if k != "prediction_type"}
+    result = run("train", "--out", tmp_path / "x", *common, "--prediction-type", "velocity")
+    assert result.exit_code == 1 and "choose one of epsilon, v_prediction, sample" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_folder_mode_batch_size_gives_the_same_files(tmp_path, model_dir):
     """Seven images of several sizes, inpainted one at a time and four at a time: byte-identical files."""
     from inpaintkit.testing.images import smooth_pil

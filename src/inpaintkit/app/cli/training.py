@@ -43,6 +43,9 @@ def train_command(
                                                        "[default: constant]", show_default=False)] = None,
     loss_weighting: Annotated[Optional[str], typer.Option(help="none or min-snr (min-SNR-gamma, gamma 5).  "
                                                           "[default: the preset's]", show_default=False)] = None,
+    prediction_type: Annotated[Optional[str], typer.Option(
+        help="What the network predicts: epsilon, v_prediction or sample; with --init-from, fine-tunes a model "
+             "into another parameterisation.  [default: the preset's]", show_default=False)] = None,
     hflip: Annotated[Optional[bool], typer.Option(
         "--hflip/--no-hflip", help="Mirror half of the samples (latent models: encode the mirrored images "
         "too, twice the encoding).  [default: on]", show_default=False)] = None,
@@ -71,6 +74,7 @@ def train_command(
     the last checkpoint.
     """
     with user_errors():
+        from ...core.schedule import PREDICTION_TYPES
         from ...data.images import resolve_data
         from ...train import TrainConfig, preset_config, train
 
@@ -88,6 +92,11 @@ def train_command(
             raise InpaintInputError("--data is required without --preset")
         else:
             cfg = TrainConfig(out=str(out), **settings)
+        if prediction_type is not None:
+            if prediction_type not in PREDICTION_TYPES:
+                raise InpaintInputError(f"--prediction-type {prediction_type!r}: choose one of "
+                                        f"{', '.join(PREDICTION_TYPES)}")
+            cfg.schedule = {**cfg.schedule, "prediction_type": prediction_type}
         has_cache = cfg.vae and (Path(cfg.cache_dir or out) / "latents.safetensors").is_file()
         if not has_cache:
             source = resolve_data(cfg.data)
