@@ -3,6 +3,7 @@ trainers of the methods' parts (EP modules, Seamless Borders' decoder and denois
 prompt-accuracy classifier)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -74,7 +75,6 @@ def train_command(
     the last checkpoint.
     """
     with user_errors():
-        from ...core.schedule import PREDICTION_TYPES
         from ...data.images import resolve_data
         from ...train import TrainConfig, preset_config, train
 
@@ -92,11 +92,8 @@ def train_command(
             raise InpaintInputError("--data is required without --preset")
         else:
             cfg = TrainConfig(out=str(out), **settings)
-        if prediction_type is not None:
-            if prediction_type not in PREDICTION_TYPES:
-                raise InpaintInputError(f"--prediction-type {prediction_type!r}: choose one of "
-                                        f"{', '.join(PREDICTION_TYPES)}")
-            cfg.schedule = {**cfg.schedule, "prediction_type": prediction_type}
+        if prediction_type is not None:  # the preset's schedule, its parameterisation replaced (and validated)
+            cfg = replace(cfg, schedule={**cfg.schedule, "prediction_type": prediction_type})
         has_cache = cfg.vae and (Path(cfg.cache_dir or out) / "latents.safetensors").is_file()
         if not has_cache:
             source = resolve_data(cfg.data)
