@@ -66,8 +66,8 @@ WHY_PIXEL_32 = ("this model was trained on 2 CPU cores only (the issue that buil
                 "32x32 model gets several thousand. The same recipe scales to 64x64 (`--architecture face64`) "
                 "on a GPU.")
 V_PREDICTION_REASON = ("x0 = sqrt(ab) x_t - sqrt(1 - ab) v stays well conditioned at high noise, where "
-                       "eps-prediction divides by sqrt(ab) -> 0 (0.068 at t = 999 of these betas); every "
-                       "inpainting method reads x0 estimates, and latents are not clipped to rescue them")
+                       "eps-prediction divides by sqrt(ab) -> 0 ({floor:.2g} at t = {last} of these betas); every "
+                       "inpainting method reads x0 estimates")
 
 
 # -- image sets and their cached Inception statistics -------------------------------------------
@@ -190,14 +190,18 @@ class Kind:
 
 
 def schedule_text(model: DiffusionModel) -> str:
-    c = model.schedule.config
+    schedule = model.schedule
+    c = schedule.config
     prediction = {"epsilon": "eps-prediction", "v_prediction": "v-prediction", "sample": "x0-prediction"}
     betas = {"linear": "linear beta schedule", "scaled_linear": "scaled-linear betas (Stable Diffusion's)"}
     text = (f"{prediction.get(c.prediction_type, c.prediction_type)}, {betas.get(c.beta_schedule, c.beta_schedule)} "
-            f"{c.beta_start:g}..{c.beta_end:g}, T = {c.num_train_timesteps}")
+            f"{c.beta_start:g}..{c.beta_end:g}, T = {c.num_train_timesteps}, "
+            f"{'x0 clipped to [-1, 1]' if c.clip_sample else 'no clipping'}")
     if c.prediction_type == "v_prediction":
-        return f"{text}, no clipping; v as in Stable Diffusion 2 and Seamless Borders' Alg. 1: {V_PREDICTION_REASON}"
-    return f"{text}{', x0 clipped to [-1, 1]' if model.autoencoder is None else ''} (DDPM, Ho et al. 2020)"
+        last = c.num_train_timesteps - 1
+        reason = V_PREDICTION_REASON.format(floor=schedule.alphas_cumprod[last].sqrt().item(), last=last)
+        return f"{text}; v as in Stable Diffusion 2 and Seamless Borders' Alg. 1: {reason}"
+    return f"{text} (DDPM, Ho et al. 2020)"
 
 
 def faces_data(cfg: dict, resolution: int) -> str:
@@ -336,7 +340,8 @@ def kind_of(info: dict) -> str:
 def train_command(name: str, cfg: dict, steps: int) -> str:
     """``inpaintkit train`` with the preset's name and the settings where the run differed from it, for the
     ``steps`` the run trained (under a constant rate a longer run's snapshot is the same; a cosine
-    schedule's length is part of the recipe, so it stays); a run that started from another model names it."""
+    schedule's length is part of the recipe, so it stays); a run that started from another model names it, and
+    a parameterisation other than the preset's (``--prediction-type``) is named too."""
     out, preset = f"runs/{name}", name in TRAIN_PRESETS
     cfg = cfg if cfg.get("lr_schedule") == "cosine" else {**cfg, "steps": steps}
     base = vars(preset_config(name, out) if preset else TrainConfig(data=cfg["data"], out=out))
@@ -345,6 +350,9 @@ def train_command(name: str, cfg: dict, steps: int) -> str:
                 "max_images", "init_from"):
         if cfg.get(key, base[key]) != base[key]:
             words.append(f"--{key.replace('_', '-')} {0 if cfg[key] is None else cfg[key]}")
+    prediction_type = cfg.get("schedule", base["schedule"]).get("prediction_type")
+    if prediction_type != base["schedule"].get("prediction_type"):
+        words.append(f"--prediction-type {prediction_type}")
     if cfg.get("hflip", True) != base["hflip"]:
         words.append("--hflip" if cfg["hflip"] else "--no-hflip")
     if cfg.get("bf16") is not None:

@@ -34,3 +34,8 @@ def test_model_card_reproduce_command_keeps_a_cosine_schedule_length():
     command = card["train_command"]("faces-64", cosine, 6600)
     assert "--steps 6600" in command and "--lr-schedule cosine" in command
     assert card["schedule_words"](cosine) == "cosine to 0.1x at step 6,600"
+    # a fine-tune into another parameterisation: without --prediction-type the command would train eps again
+    assert "--prediction-type" not in command
+    v_model = {**cosine, "schedule": {**cfg["schedule"], "prediction_type": "v_prediction"}, "init_from": "faces-64"}
+    command = card["train_command"]("faces-64", v_model, 2000)
+    assert "--prediction-type v_prediction" in command and "--init-from faces-64" in command
