@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .errors import InpaintInputError
+
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 SPACINGS = ("leading", "trailing", "linspace")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -54,6 +56,11 @@ class ScheduleConfig:
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    def __post_init__(self):
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise InpaintInputError(f"prediction type {self.prediction_type!r}: choose one of "
+                                    f"{', '.join(PREDICTION_TYPES)}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -74,8 +81,6 @@ class NoiseSchedule:
         config = config or ScheduleConfig()
         if overrides:
             config = ScheduleConfig(**{**config.to_dict(), **overrides})
-        if config.prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"unknown prediction type {config.prediction_type!r}; choose one of {PREDICTION_TYPES}")
         self.config = config
         self.num_train_timesteps = config.num_train_timesteps
         betas = make_betas(config.beta_schedule, config.num_train_timesteps, config.beta_start, config.beta_end)

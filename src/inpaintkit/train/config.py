@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import InpaintInputError
 from ..core.options import Validated, option
-from ..core.schedule import LATENT_SCHEDULE, PREDICTION_TYPES, ScheduleConfig
+from ..core.schedule import LATENT_SCHEDULE, ScheduleConfig
 from ..data.images import CELEBA_CROP
 from ..models.taesd import TAESD_HUB_ID
 from ..nets.unets import UNET_PRESETS
@@ -59,9 +59,7 @@ class TrainConfig(Validated):
             raise InpaintInputError("a training run needs an output folder (out)")
         if not self.data:
             raise InpaintInputError("a training run needs data")
-        prediction_type = ScheduleConfig.from_dict(self.schedule).prediction_type
-        if prediction_type not in PREDICTION_TYPES:
-            raise InpaintInputError(f"prediction type {prediction_type!r}: choose one of {', '.join(PREDICTION_TYPES)}")
+        ScheduleConfig.from_dict(self.schedule)  # refuses an unknown prediction type
         if self.vae is not None and self.text_encoder is not None:
             raise InpaintInputError("text-conditioned latent models are not supported by this trainer; "
                                     "set vae or text_encoder")
