@@ -63,7 +63,7 @@ class VIPaintOptions(GradientOptions):
     iterations: int = option(50, ge=0, help="Adam steps of the fit (Phase 1)")
     mc_samples: int = option(4, ge=1, help="posterior samples per fit iteration")
     kl: str = option("analytic", choices=KL_READINGS, help="the KL's mean term: the paper's, or the code's")
-    beta: float = option(1.0, gt=0, help="weight of both KL terms (Eq. 13)")
+    beta: float = option(10.0, gt=0, help="weight of both KL terms (Eq. 13); 10: docs/vipaint.md's validation sweep")
     eta: float = option(0.2, ge=0, le=1, help="the DDIM eta of the hierarchy and the DPS steps")
     lr_mean: float = option(0.1, gt=0)
     lr_logvar: float = option(1e-3, gt=0)
