@@ -215,6 +215,7 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     timed = [r for r in rows if r["seconds"] > 0]
@@ -228,6 +229,8 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
                 ax.axhline(r[key], ls="--", lw=0.8, color="grey")
                 ax.text(ax.get_xlim()[0] if timed else 0, r[key], f" {r['method']}", fontsize=7, va="bottom", color="grey")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers: 3, 4 rather than 3x10^0, 4x10^0
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # minor labels only over a short range
         ax.set_xlabel("seconds per image")
         ax.set_ylabel(f"{name} (lower is better)")
     fig.tight_layout()

@@ -328,7 +328,7 @@ def vipaint(model, task, opts: VIPaintOptions, callback=None):
             posterior = fit(model, task, opts, levels, Reconstruction(model, task, opts, opts.mc_samples), draw,
                             callback)
         if callback:  # Phase 2 starts: the fitted means, for figures
-            fitted = [posterior.means[0].detach()] + [p.detach() for p in list(posterior.means)[1:]]
+            fitted = [mean.detach() for mean in posterior.means]
             callback(StepInfo(opts.iterations, levels[0], fitted[0], fitted[0], {"phase": "sample", "means": fitted,
                                                                               "levels": levels}))
         draw = noise_source(task, opts.samples)
