@@ -16,6 +16,7 @@ from inpaintkit.api import Inpainter
 from inpaintkit.evaluation.speed import best_seconds
 from inpaintkit.methods.latentpaint import EP_FOLDER
 from inpaintkit.models import load_model
+from inpaintkit.nets.ep_module import ep_file_name
 from inpaintkit.sampling.latent_conditioning import lsc_output
 from inpaintkit.testing.images import smooth_image, square_hole
 
@@ -33,7 +34,7 @@ def main(argv=None) -> None:
         model, args.steps, args.batch = tiny_pixel_model(16), 3, 2
     else:
         model = load_model(args.model)
-    has_ep = model.folder is not None and (model.folder / EP_FOLDER / "ep.safetensors").is_file()
+    has_ep = model.folder is not None and (model.folder / EP_FOLDER / ep_file_name(2)).is_file()
     method = "latentpaint" if has_ep else "latentpaint-lsc"
     inpainter = Inpainter(model, threads=None)
     side, b = model.resolution, args.batch

@@ -4,10 +4,9 @@ import torch
 
 from inpaintkit.api import Inpainter
 from inpaintkit.core.errors import InpaintInputError
-from inpaintkit.core.files import save_tensors, write_json
 from inpaintkit.methods import get_method, make_options
 from inpaintkit.models.hooks import block_outputs, forward_hooks, output_tensor
-from inpaintkit.nets.ep_module import ExplicitPropagation
+from inpaintkit.nets.ep_module import ExplicitPropagation, save_ep_modules
 from inpaintkit.sampling import Task
 from inpaintkit.sampling.latent_conditioning import lsc_output
 from inpaintkit.testing.images import smooth_image, square_hole
@@ -28,16 +27,13 @@ def hook_count(model) -> int:
 def ep_file(model, tmp_path, scale=0.0, modules=2):
     """EP weights for ``model``: zero-initialised (scale 0) or with a perturbed last layer."""
     channels = model.unet.mid_block.resnets[0].conv1.in_channels
-    state = {}
+    trained = {}
     for location in ("pre_mid", "post_mid")[:modules]:
-        module = ExplicitPropagation(channels)
+        trained[location] = ExplicitPropagation(channels)
         if scale:
             with torch.no_grad():
-                module.mlp[-1].weight.normal_(0, scale)
-        state.update({f"{location}.{k}": v for k, v in module.state_dict().items()})
-    save_tensors(tmp_path / "ep.safetensors", state)
-    write_json(tmp_path / "ep.json", {"mode": "residual", "hidden": max(8, channels // 4)})
-    return str(tmp_path / "ep.safetensors")
+                trained[location].mlp[-1].weight.normal_(0, scale)
+    return str(save_ep_modules(trained, tmp_path, {}))
 
 
 @pytest.mark.parametrize("model_name", ["pixel_model", "latent_model"])
@@ -146,6 +142,24 @@ def test_latentpaint_without_ep_weights_says_how_to_get_them(pixel_model):
         run(pixel_model, "latentpaint", image, mask, steps=2)
 
 
+def test_each_module_count_loads_its_own_weights_from_the_model_folder(tmp_path):
+    """ep=1 and ep=2 read latentpaint/ep1 and ep2.safetensors (each trained on its own), not one another's."""
+    from inpaintkit.models import load_model
+    from inpaintkit.testing.tiny import tiny_pixel_model
+
+    tiny_pixel_model(16).unet.save_pretrained(tmp_path / "model")
+    model = load_model(tmp_path / "model")
+    image, mask = example(model)
+    two = ep_file(model, tmp_path / "model" / "latentpaint", scale=0.5, modules=2)
+    with pytest.raises(InpaintInputError, match="--modules 1"):
+        run(model, "latentpaint", image, mask, steps=3, ep=1)
+    one = ep_file(model, tmp_path / "model" / "latentpaint", scale=0.3, modules=1)
+    for count, file in ((1, one), (2, two)):
+        assert torch.equal(run(model, "latentpaint", image, mask, steps=3, ep=count),
+                           run(model, "latentpaint", image, mask, steps=3, ep=count, ep_weights=file))
+    assert not torch.equal(run(model, "latentpaint", image, mask, steps=3, ep=1),
+                           run(model, "latentpaint", image, mask, steps=3, ep=1, ep_weights=two))
+
 @pytest.mark.parametrize("method", ["latentpaint-lsc", "latentpaint"])
 def test_known_pixels_exact_seeded_batch_independent(pixel_model, tmp_path, method):
     options = {"steps": 4} if method == "latentpaint-lsc" else {"steps": 4, "ep_weights": ep_file(pixel_model, tmp_path, 0.3)}
@@ -221,7 +235,7 @@ def test_train_ep_writes_weights_the_method_loads_and_resumes(tmp_path):
     result = CliRunner().invoke(app, [str(a) for a in args] + ["--steps", "1", "--data", tmp_path / "faces",
                                                             "--resolution", 16])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "run" / "latentpaint" / "ep.safetensors").is_file()
+    assert (tmp_path / "run" / "latentpaint" / "ep2.safetensors").is_file()
     wrong = CliRunner().invoke(app, [str(a) for a in args] + ["--steps", "1", "--data", tmp_path / "faces",
                                                            "--resolution", 24, "--out", tmp_path / "run2"])
     assert wrong.exit_code == 1 and "16 px" in wrong.output

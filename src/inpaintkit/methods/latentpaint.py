@@ -20,12 +20,12 @@ Readings (the paper has no public code; docs/latentpaint.md argues each):
 - Algorithm 1 lists the conditioning after the p-sample step; it must act inside it (the merged features
   must reach mu_theta), so the hooks run during the step's network call.
 
-``latentpaint`` loads the EP weights shipped in the model's folder (``latentpaint/ep.safetensors``) or
-``ep_weights``; ``latentpaint-lsc`` is the training-free variant. ``lsc=False, ep=0`` is combine-noisy.
+``latentpaint`` loads the EP weights shipped in the model's folder (``latentpaint/ep2.safetensors`` for ``ep=2``,
+``ep1.safetensors`` for ``ep=1``: each count trained on its own) or ``ep_weights``; ``latentpaint-lsc`` is the
+training-free variant. ``lsc=False, ep=0`` is combine-noisy.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +33,12 @@ import torch
 
 from ..core.errors import InpaintInputError
 from ..core.options import option
-from ..nets.ep_module import EP_MODES, ExplicitPropagation
+from ..nets.ep_module import ep_file_name, load_ep_modules
 from ..sampling import StepInfo, blend_known, denoise_step, progress, timestep_pairs
 from ..sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
 from .registry import DiffusionOptions, register
 
-EP_FOLDER = "latentpaint"  # inside a model folder: ep.safetensors + ep.json
+EP_FOLDER = "latentpaint"  # inside a model folder: ep1/ep2.safetensors + their json
 CONDITION_STREAM = 0x5EED  # eps_c's generator: the sample's seed xor this, a stream of its own
 
 
@@ -61,29 +61,14 @@ def ep_modules(model, count: int, weights: str | None) -> dict | None:
     """The EP modules for ``count`` locations, with their trained weights (the model folder's, or ``weights``)."""
     if count == 0:
         return None
-    file = Path(weights) if weights else (model.folder / EP_FOLDER / "ep.safetensors" if model.folder else None)
+    file = Path(weights) if weights else (model.folder / EP_FOLDER / ep_file_name(count) if model.folder else None)
     if file is None or not file.is_file():
         raise InpaintInputError(f"latentpaint with ep={count} needs trained EP weights for model {model.name!r} "
-                                f"(none at {file}); use latentpaint-lsc, or train them: inpaintkit train-ep")
-    return load_ep(file, model, EP_LOCATIONS[:count])
-
-
-def load_ep(file: Path, model, locations) -> dict:
-    from safetensors.torch import load_file
-
-    meta = json.loads((file.with_suffix(".json")).read_text()) if file.with_suffix(".json").is_file() else {}
-    state = load_file(str(file))
+                                f"(none at {file}); use latentpaint-lsc, or train them: inpaintkit train-ep "
+                                f"--modules {count}")
     channels = model.unet.mid_block.resnets[0].conv1.in_channels
-    modules = {}
-    for location in locations:
-        module = ExplicitPropagation(channels, meta.get("hidden"), meta.get("mode", EP_MODES[0]))
-        prefix = f"{location}."
-        weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if not weights:
-            raise InpaintInputError(f"{file}: no EP weights for location {location!r}")
-        module.load_state_dict(weights, strict=True)
-        modules[location] = module.to(model.device, model.dtype).eval()
-    return modules
+    modules = load_ep_modules(file, channels, EP_LOCATIONS[:count])
+    return {location: module.to(model.device, model.dtype).eval() for location, module in modules.items()}
 
 
 def condition_noise(task, like: torch.Tensor):

@@ -8,11 +8,20 @@ Readings (docs/latentpaint.md): the MLP maps the two C-vectors (2C) through a hi
 at zero, so an untrained module is the identity; ``mode="replace"`` is the literal Eq. 12. The pooling uses the
 binary downsampled known mask (D(m) >= 0.5); a region with no cell at this resolution pools to 0. The unpooling
 is soft: D(m) weights the known region's vector, 1 - D(m) the hole's.
+
+Trained modules live in a model folder's ``latentpaint/``, one file per module count (``ep1.safetensors``: the
+middle block's input; ``ep2.safetensors``: its input and output), fp16, with their settings in a json beside it.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from ..core.errors import InpaintInputError
+from ..core.files import save_tensors, write_json
 
 EP_MODES = ("residual", "replace")
 
@@ -42,3 +51,40 @@ class ExplicitPropagation(nn.Module):
         o_known, o_hole = self.mlp(descriptors.to(self.mlp[0].weight.dtype)).to(h.dtype).chunk(2, dim=1)  # phi
         unpooled = known * o_known[..., None, None] + (1 - known) * o_hole[..., None, None]  # gamma^-1
         return h + unpooled if self.mode == "residual" else unpooled
+
+
+def ep_file_name(count: int) -> str:
+    """The weights of ``count`` trained modules inside a model folder's ``latentpaint/``."""
+    return f"ep{count}.safetensors"
+
+
+def save_ep_modules(modules: dict[str, ExplicitPropagation], folder: str | Path, meta: dict) -> Path:
+    """``modules`` by location, fp16, into ``folder/ep{len(modules)}.safetensors`` + its json (their settings and
+    ``meta``)."""
+    first = next(iter(modules.values()))
+    file = Path(folder) / ep_file_name(len(modules))
+    save_tensors(file, {f"{location}.{k}": v.detach().cpu().half()
+                        for location, module in modules.items() for k, v in module.state_dict().items()})
+    write_json(file.with_suffix(".json"), {**meta, "locations": list(modules), "channels": first.channels,
+                                           "hidden": first.mlp[0].out_features, "mode": first.mode})
+    return file
+
+
+def load_ep_modules(file: str | Path, channels: int, locations) -> dict[str, ExplicitPropagation]:
+    """The modules at ``locations`` from ``file`` (written by :func:`save_ep_modules`), in fp32."""
+    from safetensors.torch import load_file
+
+    file = Path(file)
+    meta_file = file.with_suffix(".json")
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    state = load_file(str(file))
+    modules = {}
+    for location in locations:
+        module = ExplicitPropagation(channels, meta.get("hidden"), meta.get("mode", EP_MODES[0]))
+        prefix = f"{location}."
+        weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not weights:
+            raise InpaintInputError(f"{file}: no EP weights for location {location!r}")
+        module.load_state_dict(weights, strict=True)
+        modules[location] = module
+    return modules

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 
 from ..core.errors import InpaintInputError
-from ..core.files import save_tensors, write_json
+from ..core.files import write_json
 from ..core.geometry import latent_mask
 from ..core.options import Validated, option
 from ..data.masks import check_mask_set, draw_masks
 from ..models import load_model
-from ..nets.ep_module import EP_MODES, ExplicitPropagation
+from ..nets.ep_module import EP_MODES, ExplicitPropagation, save_ep_modules
 from ..sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
 from .config import preset_config
 from .datasets import Batch, load_training_data
@@ -41,7 +41,7 @@ class EPConfig(Validated):
     resolution: int | None = option(None, ge=8)
     crop: int | None = option(None, ge=1)
     modules: int = option(2, ge=1, le=2, help="EP modules: the middle block's input (1) and output (2)")
-    hidden: int | None = option(None, ge=1, help="the MLP's hidden width; None: half the channels")
+    hidden: int | None = option(None, ge=1, help="the MLP's hidden width; None: a quarter of the channels")
     mode: str = option("residual", choices=EP_MODES)
     steps: int = option(1500, ge=1)
     batch_size: int = option(32, ge=1)
@@ -89,8 +89,8 @@ class EPObjective:
 
 
 def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = None) -> Path:
-    """Train (or resume) EP modules for ``cfg.model``; writes ``out/latentpaint/ep.safetensors`` + ``ep.json``,
-    the folder to copy into the model's folder (where the ``latentpaint`` method finds it)."""
+    """Train (or resume) EP modules for ``cfg.model``; writes ``out/latentpaint/ep{modules}.safetensors`` + its
+    json, the folder to copy into the model's folder (where the ``latentpaint`` method finds it)."""
     from ..core.env import pick_device
 
     out = Path(cfg.out)
@@ -110,14 +110,11 @@ def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = N
     net = torch.nn.ModuleDict({loc: ExplicitPropagation(channels, cfg.hidden, cfg.mode) for loc in locations}).to(device)
     objective = EPObjective(model, {k: float(w) for k, w in cfg.masks.items()}, cfg.known_weight)
     write_json(out / "ep_config.json", asdict(cfg))
-    meta = {"model": cfg.model, "locations": list(locations), "channels": channels, "mode": cfg.mode,
-            "hidden": net[locations[0]].mlp[0].out_features, "masks": cfg.masks, "known_weight": cfg.known_weight,
-            "batch_size": cfg.batch_size, "lr": cfg.lr, "data": data_cfg.data}
+    meta = {"model": cfg.model, "masks": cfg.masks, "known_weight": cfg.known_weight, "batch_size": cfg.batch_size,
+            "lr": cfg.lr, "data": data_cfg.data}
 
     def export(ema: torch.nn.Module, step: int) -> None:
-        folder = out / "latentpaint"
-        save_tensors(folder / "ep.safetensors", {f"{k}": v.detach().cpu().float() for k, v in ema.state_dict().items()})
-        write_json(folder / "ep.json", {**meta, "training_steps": step})
+        save_ep_modules(dict(ema.items()), out / "latentpaint", {**meta, "training_steps": step})
 
     settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, lr_schedule="cosine",
                             ema_decay=0.99, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
