@@ -109,3 +109,22 @@ def test_the_shipped_classifier_tells_cifar10_classes_apart():
     own = metric(x, [class_prompt(classes[c]) for c in labels[pick]])
     other = metric(x, [class_prompt(classes[(c + 1) % len(classes)]) for c in labels[pick]])
     assert metric.classes == classes and own.mean() > 0.6 and other.mean() < 0.1
+
+
+def test_every_shipped_weight_file_is_fp16_small_and_has_a_card():
+    """The project's rule for the weights it ships: safetensors, floating tensors in fp16, each file <= 30 MB, a
+    model card (README.md) in its folder or the folder above."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    import inpaintkit
+
+    files = sorted((Path(inpaintkit.__file__).parent / "weights").rglob("*.safetensors"))
+    assert files, "no shipped weights found"
+    for file in files:
+        assert file.stat().st_size <= 30 * 2**20, f"{file} is over 30 MB"
+        assert (file.parent / "README.md").is_file() or (file.parent.parent / "README.md").is_file(), f"{file}: no card"
+        with safe_open(str(file), "pt") as f:
+            dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+        assert dtypes <= {"F16", "I64", "I32", "BOOL", "U8"}, f"{file}: {dtypes}"
