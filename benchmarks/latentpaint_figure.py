@@ -1,8 +1,9 @@
 """LatentPaint's figure: the rungs of the paper's Table 3 ladder side by side on faces the model drew itself (free
 to show), one mask and one seed per face for every column: combine-noisy (RePaint without resampling), latent-space
-conditioning alone, + one EP module, + two, and RePaint with resampling.
+conditioning alone, + one EP module, + two (the model folder's weights or --ep1/--ep2; a rung without weights is
+left out), and RePaint with resampling.
 
-    python benchmarks/latentpaint_figure.py [--model faces-64] [--steps 250] [--out docs/latentpaint_figure.png]
+    python benchmarks/latentpaint_figure.py [--model faces-64] [--steps 250] [--ep2 FILE] [--out docs/latentpaint_figure.png]
     python benchmarks/latentpaint_figure.py --quick     # the tiny test model (untrained EP), into a temporary file
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from inpaintkit.api import Inpainter
 from inpaintkit.data.masks import mask_from_name
 from inpaintkit.evaluation.grid import image_grid
 from inpaintkit.models import load_model
-from inpaintkit.nets.ep_module import ExplicitPropagation, save_ep_modules
+from inpaintkit.methods.latentpaint import EP_FOLDER
+from inpaintkit.nets.ep_module import ExplicitPropagation, ep_file_name, save_ep_modules
 from inpaintkit.sampling import sample
 from inpaintkit.sampling.latent_conditioning import EP_LOCATIONS
 
@@ -29,10 +31,12 @@ def main(argv=None) -> Path:
     p.add_argument("--steps", type=int, default=250)
     p.add_argument("--resampling", type=int, default=10, help="RePaint's r (jumps of 10)")
     p.add_argument("--masks", default="thick")
+    p.add_argument("--ep1", default=None, help="weights of one EP module (default: the model folder's)")
+    p.add_argument("--ep2", default=None, help="weights of two EP modules (default: the model folder's)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "latentpaint_figure.png")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
-    ep_weights = {}
+    ep_weights = {1: args.ep1, 2: args.ep2}
     if args.quick:
         from inpaintkit.testing.tiny import tiny_pixel_model
 
@@ -44,13 +48,12 @@ def main(argv=None) -> Path:
                                              args.out.parent, {})) for k in (1, 2)}
     else:
         model = load_model(args.model)
-    columns = {
-        "combine-noisy": ("combine-noisy", {}),
-        "LSC": ("latentpaint-lsc", {}),
-        "LSC + 1 EP": ("latentpaint", {"ep": 1, "ep_weights": ep_weights.get(1)}),
-        "LSC + 2 EP": ("latentpaint", {"ep": 2, "ep_weights": ep_weights.get(2)}),
-        f"RePaint r={args.resampling}": ("repaint", {"jump_length": 10, "jump_n_sample": args.resampling}),
-    }
+    columns = {"combine-noisy": ("combine-noisy", {}), "LSC": ("latentpaint-lsc", {})}
+    for count in (1, 2):
+        shipped = model.folder / EP_FOLDER / ep_file_name(count) if model.folder else None
+        if ep_weights[count] or (shipped and shipped.is_file()):
+            columns[f"LSC + {count} EP"] = ("latentpaint", {"ep": count, "ep_weights": ep_weights[count]})
+    columns[f"RePaint r={args.resampling}"] = ("repaint", {"jump_length": 10, "jump_n_sample": args.resampling})
     faces = sample(model, args.faces, 50, [torch.Generator().manual_seed(200 + i) for i in range(args.faces)],
                    show_progress=False)
     inpainter = Inpainter(model, threads=None)
