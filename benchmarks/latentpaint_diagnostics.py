@@ -18,7 +18,7 @@ import torch
 from inpaintkit.data.masks import draw_masks
 from inpaintkit.models import load_model
 from inpaintkit.nets.ep_module import load_ep_modules
-from inpaintkit.sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
+from inpaintkit.sampling.latent_conditioning import condition_at, lsc_output
 from inpaintkit.train.config import preset_config
 from inpaintkit.train.datasets import load_training_data
 
@@ -85,11 +85,9 @@ def main(argv=None) -> None:
     if model.autoencoder is not None:
         raise SystemExit("pixel models only (the latent path needs the preset's latent cache)")
     data = load_training_data(cfg, work, model.device, False)
-    channels = model.unet.mid_block.resnets[0].conv1.in_channels
     ep = None
     if args.ep:
-        count = int(Path(args.ep).stem[-1])
-        ep = {k: m.to(model.device, model.dtype) for k, m in load_ep_modules(args.ep, channels, EP_LOCATIONS[:count]).items()}
+        ep = {k: m.to(model.device, model.dtype) for k, m in load_ep_modules(args.ep, model.unet).items()}
     errors: dict[str, list[torch.Tensor]] = {}
     timesteps: list[torch.Tensor] = []
     for i in range(args.batches):

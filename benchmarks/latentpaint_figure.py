@@ -19,7 +19,7 @@ from inpaintkit.data.masks import mask_from_name
 from inpaintkit.evaluation.grid import image_grid
 from inpaintkit.models import load_model
 from inpaintkit.methods.latentpaint import EP_FOLDER
-from inpaintkit.nets.ep_module import ExplicitPropagation, ep_file_name, save_ep_modules
+from inpaintkit.nets.ep_module import ExplicitPropagation, ep_file_name, middle_channels, save_ep_modules
 from inpaintkit.sampling import sample
 from inpaintkit.sampling.latent_conditioning import EP_LOCATIONS
 
@@ -43,7 +43,7 @@ def main(argv=None) -> Path:
         model = tiny_pixel_model(16)
         args.faces, args.steps, args.resampling = 1, 3, 2
         args.out = Path(tempfile.mkdtemp()) / "latentpaint_figure.png"
-        channels = model.unet.mid_block.resnets[0].conv1.in_channels
+        channels = middle_channels(model.unet)
         ep_weights = {k: str(save_ep_modules({loc: ExplicitPropagation(channels) for loc in EP_LOCATIONS[:k]},
                                              args.out.parent, {})) for k in (1, 2)}
     else:

@@ -6,7 +6,7 @@ from inpaintkit.api import Inpainter
 from inpaintkit.core.errors import InpaintInputError
 from inpaintkit.methods import get_method, make_options
 from inpaintkit.models.hooks import block_outputs, forward_hooks, output_tensor
-from inpaintkit.nets.ep_module import ExplicitPropagation, save_ep_modules
+from inpaintkit.nets.ep_module import ExplicitPropagation, middle_channels, save_ep_modules
 from inpaintkit.sampling import Task
 from inpaintkit.sampling.latent_conditioning import lsc_output
 from inpaintkit.testing.images import smooth_image, square_hole
@@ -26,7 +26,7 @@ def hook_count(model) -> int:
 
 def ep_file(model, tmp_path, scale=0.0, modules=2):
     """EP weights for ``model``: zero-initialised (scale 0) or with a perturbed last layer."""
-    channels = model.unet.mid_block.resnets[0].conv1.in_channels
+    channels = middle_channels(model.unet)
     trained = {}
     for location in ("pre_mid", "post_mid")[:modules]:
         trained[location] = ExplicitPropagation(channels)
@@ -177,7 +177,7 @@ def test_one_training_step_moves_only_the_ep_parameters_and_the_loss_falls(pixel
     from inpaintkit.train.datasets import Batch
     from inpaintkit.train.ep import EPObjective
 
-    channels = pixel_model.unet.mid_block.resnets[0].conv1.in_channels
+    channels = middle_channels(pixel_model.unet)
     torch.manual_seed(0)
     net = torch.nn.ModuleDict({loc: ExplicitPropagation(channels) for loc in ("pre_mid", "post_mid")})
     pixel_model.requires_grad_(False)

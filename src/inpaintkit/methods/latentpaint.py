@@ -66,8 +66,7 @@ def ep_modules(model, count: int, weights: str | None) -> dict | None:
         raise InpaintInputError(f"latentpaint with ep={count} needs trained EP weights for model {model.name!r} "
                                 f"(none at {file}); use latentpaint-lsc, or train them: inpaintkit train-ep "
                                 f"--modules {count}")
-    channels = model.unet.mid_block.resnets[0].conv1.in_channels
-    modules = load_ep_modules(file, channels, EP_LOCATIONS[:count])
+    modules = load_ep_modules(file, model.unet, EP_LOCATIONS[:count])
     return {location: module.to(model.device, model.dtype).eval() for location, module in modules.items()}
 
 

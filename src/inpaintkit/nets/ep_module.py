@@ -53,6 +53,11 @@ class ExplicitPropagation(nn.Module):
         return h + unpooled if self.mode == "residual" else unpooled
 
 
+def middle_channels(unet) -> int:
+    """The channels of the U-Net's middle block, where the modules act."""
+    return unet.mid_block.resnets[0].conv1.in_channels
+
+
 def ep_file_name(count: int) -> str:
     """The weights of ``count`` trained modules inside a model folder's ``latentpaint/``."""
     return f"ep{count}.safetensors"
@@ -70,16 +75,18 @@ def save_ep_modules(modules: dict[str, ExplicitPropagation], folder: str | Path,
     return file
 
 
-def load_ep_modules(file: str | Path, channels: int, locations) -> dict[str, ExplicitPropagation]:
-    """The modules at ``locations`` from ``file`` (written by :func:`save_ep_modules`), in fp32."""
+def load_ep_modules(file: str | Path, unet, locations=None) -> dict[str, ExplicitPropagation]:
+    """The modules at ``locations`` (default: all the file holds) from ``file`` (written by
+    :func:`save_ep_modules`) for ``unet``, in fp32."""
     from safetensors.torch import load_file
 
     file = Path(file)
     meta_file = file.with_suffix(".json")
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     state = load_file(str(file))
+    channels = middle_channels(unet)
     modules = {}
-    for location in locations:
+    for location in locations or meta["locations"]:
         module = ExplicitPropagation(channels, meta.get("hidden"), meta.get("mode", EP_MODES[0]))
         prefix = f"{location}."
         weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

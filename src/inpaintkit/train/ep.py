@@ -21,7 +21,7 @@ from ..core.geometry import latent_mask
 from ..core.options import Validated, option
 from ..data.masks import check_mask_set, draw_masks
 from ..models import load_model
-from ..nets.ep_module import EP_MODES, ExplicitPropagation, save_ep_modules
+from ..nets.ep_module import EP_MODES, ExplicitPropagation, middle_channels, save_ep_modules
 from ..sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
 from .config import preset_config
 from .datasets import Batch, load_training_data
@@ -104,7 +104,7 @@ def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = N
         raise InpaintInputError(f"model {cfg.model!r} denoises {model.resolution} px images; the data is prepared at "
                                 f"{data_cfg.resolution} px (set the resolution)")
     data = load_training_data(data_cfg, out, device, progress)
-    channels = model.unet.mid_block.resnets[0].conv1.in_channels
+    channels = middle_channels(model.unet)
     torch.manual_seed(cfg.seed)
     locations = EP_LOCATIONS[:cfg.modules]
     net = torch.nn.ModuleDict({loc: ExplicitPropagation(channels, cfg.hidden, cfg.mode) for loc in locations}).to(device)
