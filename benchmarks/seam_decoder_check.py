@@ -5,7 +5,8 @@ known pixels, and compare a decoder against the model's own, side by side:
 - the seam's excess Color Distance over the ground truth's own, CD(output) - CD(x) (lower: less seam);
 - PSNR in the hole (must not fall), and the plain round trip's PSNR, D(E(x)) vs x (within 0.3 dB of the original's).
 
-    python benchmarks/seam_decoder_check.py --vae runs/seam-decoder/vae [--model faces-256-latent] [--n 100]
+    python benchmarks/seam_decoder_check.py --vae runs/seam-decoder/vae [--model faces-256-latent] [--n 100] \
+        [--figure docs/seam_decoder.png]
     python benchmarks/seam_decoder_check.py --quick        # a tiny model against itself
 """
 from __future__ import annotations
@@ -29,14 +30,37 @@ MASK_SETS = ("thick", "box-center", "expand")
 
 
 @torch.no_grad()
-def figures(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> dict:
-    """The check's figures for one decoder (``autoencoder``), with ``encoder``'s latents (the frozen E)."""
+def blended_decode(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> torch.Tensor:
+    """One decoder's (``autoencoder``) decode of Eq. 6's latent from ``encoder``'s (the frozen E), the known
+    pixels pasted back: what inference shows."""
     z, z_masked = encoder.encode(faces), encoder.encode((1 - masks) * faces)
-    blended = autoencoder.decode(seam_blend(z, z_masked, latent_mask(masks, z.shape[-2:])))  # Eq. 6's latent
-    pasted = masks * blended + (1 - masks) * faces
+    blended = autoencoder.decode(seam_blend(z, z_masked, latent_mask(masks, z.shape[-2:])))
+    return masks * blended + (1 - masks) * faces
+
+
+@torch.no_grad()
+def figures(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> dict:
+    """The check's figures for one decoder."""
+    pasted = blended_decode(autoencoder, faces, masks, encoder)
     return {"excess CD": float(np.mean(color_distance(pasted, masks) - color_distance(faces, masks))),
             "hole PSNR": float(np.mean(psnr(pasted, faces, masks))),
-            "round-trip PSNR": float(np.mean(psnr(autoencoder.decode(z), faces)))}
+            "round-trip PSNR": float(np.mean(psnr(autoencoder.decode(encoder.encode(faces)), faces)))}
+
+
+def figure(original, tuned, faces: torch.Tensor, path: str) -> None:
+    """One face per mask set: the input, both decoders' blended decodes and their errors (x4), the truth."""
+    from inpaintkit.evaluation.grid import image_grid
+
+    rows = []
+    for i, name in enumerate(MASK_SETS):
+        face, mask = faces[i:i + 1], mask_from_name(name, original.resolution, i)
+        outs = [blended_decode(model.autoencoder, face, mask, original.autoencoder) for model in (original, tuned)]
+        errors = [((out - face).abs() * 4 - 1).clamp(-1, 1).mean(1, keepdim=True).expand(-1, 3, -1, -1)
+                  for out in outs]
+        rows.append([t[0] for t in (face * (1 - mask), *outs, *errors, face)])
+    image_grid(rows, col_labels=["input", "original decoder", "seam-aware decoder", "original |error| x4",
+                                 "seam-aware |error| x4", "truth"], row_labels=list(MASK_SETS), cell=192).save(path)
+    print(f"figure: {path}")
 
 
 def main(argv=None) -> None:
@@ -46,6 +70,7 @@ def main(argv=None) -> None:
     p.add_argument("--data", default="data:celeba/test")
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--crop", type=int, default=178)
+    p.add_argument("--figure", help="write a figure of one face per mask set here (PNG)")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -58,6 +83,7 @@ def main(argv=None) -> None:
         args.model = str(write_model_folder(f"{root}/model", build_unet("tiny", 4, channels=4), LATENT_SCHEDULE,
                                             vae=tiny_vae(0), dtype=None))
         args.vae, args.data, args.n, args.crop = f"{args.model}/vae", f"{root}/faces", 3, None
+        args.figure = f"{root}/figure.png"
         os.makedirs(args.data)
         for i in range(3):
             noise_pil(32, 32, seed=i).save(f"{args.data}/{i}.png")
@@ -73,6 +99,8 @@ def main(argv=None) -> None:
         for label, model in (("original", original), ("tuned", tuned)):
             f = figures(model.autoencoder, faces, masks, original.autoencoder)
             print(f"{name:12s} {label:10s} {f['excess CD']:10.2f} {f['hole PSNR']:10.2f} {f['round-trip PSNR']:16.2f}")
+    if args.figure:
+        figure(original, tuned, faces, args.figure)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,20 @@ def frozen_encoder_autoencoder() -> Autoencoder:
     return autoencoder
 
 
+def seam_batch(autoencoder, x, mask, **extra) -> Batch:
+    with torch.no_grad():  # what the cache holds: the frozen encoder's E(x) and E((1 - M) x)
+        return Batch(x, mask=mask, latents=autoencoder.encode(x), known=autoencoder.encode((1 - mask) * x), **extra)
+
+
 def test_with_an_empty_mask_the_seam_objective_is_the_plain_round_trip():
     autoencoder = frozen_encoder_autoencoder()
     x = smooth_image(32, seed=1).repeat(2, 1, 1, 1)
     empty = torch.zeros(2, 1, 32, 32)
+    batch = seam_batch(autoencoder, x, empty)
     with torch.no_grad():
-        z = autoencoder.encode(x)
-        assert torch.equal(seam_blend(z, autoencoder.encode((1 - empty) * x), torch.zeros(2, 1, 4, 4)), z)
-        loss = SeamDecoderObjective(seam_weight=2.0)(autoencoder, Batch(x, mask=empty), torch.Generator())
-        expected = (autoencoder.decode(z, clamp=False) - x).abs().mean()
+        assert torch.equal(seam_blend(batch.latents, batch.known, torch.zeros(2, 1, 4, 4)), batch.latents)
+        loss = SeamDecoderObjective(seam_weight=2.0)(autoencoder, batch, torch.Generator())
+        expected = (autoencoder.decode(batch.latents, clamp=False) - x).abs().mean()
     assert torch.allclose(loss, expected, atol=1e-6)
 
 
@@ -33,14 +38,65 @@ def test_the_seam_objective_trains_the_decoder_only_and_sees_the_masked_encoding
     autoencoder = frozen_encoder_autoencoder()
     x = smooth_image(32, seed=1).repeat(2, 1, 1, 1)
     mask = square_hole(32, size=0.5).repeat(2, 1, 1, 1)
-    loss = SeamDecoderObjective()(autoencoder, Batch(x, mask=mask), torch.Generator())
+    batch = seam_batch(autoencoder, x, mask)
+    loss = SeamDecoderObjective()(autoencoder, batch, torch.Generator())
     loss.backward()
     assert all(p.grad is None for p in autoencoder.vae.encoder.parameters())
     decoder = list(autoencoder.vae.decoder.parameters())
     assert all(p.grad is not None for p in decoder) and sum(p.grad.abs().sum() for p in decoder) > 0
-    with torch.no_grad():  # the blend differs from the plain round trip outside the hole: the seam's latents
-        z, z_masked = autoencoder.encode(x), autoencoder.encode((1 - mask) * x)
-        assert (seam_blend(z, z_masked, torch.nn.functional.adaptive_max_pool2d(mask, (4, 4))) - z).abs().max() > 0
+    # the blend differs from the plain round trip outside the hole: the seam's latents
+    blend = seam_blend(batch.latents, batch.known, torch.nn.functional.adaptive_max_pool2d(mask, (4, 4)))
+    assert (blend - batch.latents).abs().max() > 0
+
+
+def test_pixels_of_weight_zero_are_out_of_the_seam_loss():
+    autoencoder = frozen_encoder_autoencoder()
+    x = smooth_image(32, seed=1).repeat(2, 1, 1, 1)
+    mask = square_hole(32, size=0.5).repeat(2, 1, 1, 1)
+    weight = torch.ones(2, 1, 32, 32)
+    weight[..., :8, :] = 0
+    objective = SeamDecoderObjective(perceptual_weight=0.0)
+    loss = objective(autoencoder, seam_batch(autoencoder, x, mask, weight=weight), torch.Generator())
+    changed = x.clone()
+    changed[..., :8, :] = torch.rand(2, 3, 8, 32)  # other targets where the weight is 0: the same loss
+    batch = seam_batch(autoencoder, x, mask, weight=weight)
+    batch.x0 = changed
+    assert torch.allclose(objective(autoencoder, batch, torch.Generator()), loss)
+    assert not torch.allclose(objective(autoencoder, seam_batch(autoencoder, x, mask), torch.Generator()), loss)
+
+
+def test_decoder_windows_are_the_whole_images_latents_with_their_pixels_and_inner_margins_out():
+    from inpaintkit.train.datasets import TrainingData
+    from inpaintkit.train.seamless import EncodedFaceWindows, cached_mask
+
+    g = torch.Generator().manual_seed(0)
+    faces = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    latents, masked = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 2, 4, 8, 8, generator=g)
+    masks = {"thick": 1}
+    draw = EncodedFaceWindows(TrainingData(faces), latents, masked, masks, seed=0, no_mask_fraction=0.3, window=5,
+                              margin=1)
+    seen_plain = seen_masked = 0
+    for step in range(6):
+        batch = draw(torch.Generator().manual_seed(step), 4)
+        assert batch.x0.shape == (4, 3, 40, 40) and batch.latents.shape == batch.known.shape == (4, 4, 5, 5)
+        for i in range(4):  # find the window in the whole latents: its pixels and mask lie under it
+            f, top, left = next((f, r, c) for f in range(3) for r in range(4) for c in range(4)
+                                if torch.equal(latents[f, :, r:r + 5, c:c + 5], batch.latents[i]))
+            assert torch.equal(batch.x0[i], faces[f, :, 8 * top:8 * top + 40, 8 * left:8 * left + 40])
+            if batch.mask[i].any():
+                k = next(k for k in range(2) if torch.equal(masked[f, k, :, top:top + 5, left:left + 5],
+                                                            batch.known[i]))
+                whole = cached_mask(masks, 64, 0, f, k, 2)[0]
+                assert torch.equal(batch.mask[i], whole[:, 8 * top:8 * top + 40, 8 * left:8 * left + 40])
+                seen_masked += 1
+            else:
+                assert torch.equal(batch.known[i], batch.latents[i])  # the plain round trip
+                seen_plain += 1
+            w = batch.weight[i, 0]  # 8 px (1 cell) out along inner edges, kept on the image's edges
+            assert w[:8].eq(0).all() == (top > 0) and w[-8:].eq(0).all() == (top < 3)
+            assert w[:, :8].eq(0).all() == (left > 0) and w[:, -8:].eq(0).all() == (left < 3)
+            assert w[8:-8, 8:-8].eq(1).all()
+    assert seen_plain and seen_masked
 
 
 def two_step_batch(n: int = 6):

@@ -4,7 +4,7 @@ Importing this package registers every method. A method module imports only the 
 (:mod:`inpaintkit.sampling`, :mod:`inpaintkit.models`, :mod:`inpaintkit.core`), never another method.
 """
 from . import (blended_latent, combine_image, combine_noisy, dps, gradpaint, latentpaint, opencv, pilot,  # noqa: F401
-               repaint, sd_inpaint, vipaint)
+               repaint, sd_inpaint, seamless, vipaint)
 from .registry import (METHODS, DiffusionOptions, GradientOptions, Method, Options, describe_options, get_method,
                        make_options, register)
 

@@ -1,6 +1,7 @@
 """Temporary changes to a model for the length of a run, always undone: frozen parameters (methods that
 differentiate through the denoiser with respect to its input), gradient checkpointing, and counting the
-network calls a run makes, hooks on the U-Net's block outputs (LatentPaint). Attention processors join them here."""
+network calls a run makes, hooks on the U-Net's block outputs (LatentPaint), another U-Net or autoencoder
+(Seamless Borders' fine-tuned components). Attention processors join them here."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -35,6 +36,19 @@ class CallCount:
 
     forward: int = 0
     backward: int = 0
+
+
+@contextmanager
+def swapped_components(model, unet: torch.nn.Module | None = None, autoencoder=None) -> Iterator[None]:
+    """The model with another U-Net and/or autoencoder (None: its own) inside the block, its own restored on
+    exit, whatever happens inside."""
+    own = model.unet, model.autoencoder
+    model.unet = unet if unet is not None else model.unet
+    model.autoencoder = autoencoder if autoencoder is not None else model.autoencoder
+    try:
+        yield
+    finally:
+        model.unet, model.autoencoder = own
 
 
 @contextmanager

@@ -43,6 +43,16 @@ def load_vae(folder: str | Path, dtype: torch.dtype | None = None, allow_pickle:
                              f"release ({', '.join(TAESD_FILES)})")
 
 
+def load_unet(folder: str | Path, device="cpu", dtype: torch.dtype | None = None, allow_pickle: bool = False,
+              variant: str | None = None) -> torch.nn.Module:
+    """The denoiser of a diffusers-layout model folder (``unet/``), or of a U-Net folder itself."""
+    root = Path(folder)
+    unet_dir = root / "unet" if (root / "unet" / "config.json").exists() else root
+    if not (unet_dir / "config.json").exists():
+        raise ModelNotFoundError(f"{root}: no unet/config.json or config.json: not a diffusers model folder")
+    return load_component(unet_dir, dtype, allow_pickle, variant).to(device).eval()
+
+
 def load_vae_reference(reference: dict, dtype: torch.dtype | None = None) -> Autoencoder:
     """The autoencoder an ``inpaintkit.json`` names (``{"hub_id": ...}``): its local copy, or the hub."""
     hub_id = reference["hub_id"]
@@ -72,10 +82,7 @@ def load_folder(folder: str | Path, device="cpu", dtype: torch.dtype | None = No
     autoencoder and text encoder that ``inpaintkit.json`` names. ``vae_override``: a local autoencoder
     folder to use instead; ``variant``: weights such as ``*.fp16.safetensors`` where a component has them."""
     root = Path(folder)
-    unet_dir = root / "unet" if (root / "unet" / "config.json").exists() else root
-    if not (unet_dir / "config.json").exists():
-        raise ModelNotFoundError(f"{root}: no unet/config.json or config.json: not a diffusers model folder")
-    unet = load_component(unet_dir, dtype, allow_pickle, variant).to(device)
+    unet = load_unet(root, device, dtype, allow_pickle, variant)
     info = model_info(root)
     if vae_override or (root / "vae" / "config.json").exists():
         vae = load_vae(vae_override or root / "vae", dtype, allow_pickle, variant)

@@ -28,13 +28,16 @@ from .config import TrainConfig
 @dataclass
 class Batch:
     """Clean samples x0 in the model's space and the network's conditioning keyword arguments; for the
-    objectives that blend (Seamless Borders), the masks M (1 = fill) and the masked images' encodings; for a
-    classifier, the class labels."""
+    objectives that blend (Seamless Borders), the masks M (1 = fill), the masked images' encodings ``known``
+    and, for the seam decoder (whose x0 are pixels), the images' own encodings and per-pixel loss weights;
+    for a classifier, the class labels."""
 
     x0: torch.Tensor
     cond: dict = field(default_factory=dict)
     mask: torch.Tensor | None = None
     known: torch.Tensor | None = None
+    latents: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
     labels: torch.Tensor | None = None  # class indices (the prompt-accuracy classifier)
 
 

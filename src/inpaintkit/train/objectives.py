@@ -64,11 +64,14 @@ def seam_blend(z_full: torch.Tensor, z_masked: torch.Tensor, mask_z: torch.Tenso
 @dataclass
 class SeamDecoderObjective:
     """Towards Seamless Borders §3.3, Eq. 6: fine-tune the decoder on x_hat = D(seam_blend(E(x), E((1 - M) x), M_r))
-    against x. ``net`` is the model's :class:`~inpaintkit.models.autoencoder.Autoencoder` with its encoder frozen
-    (the latent space the denoiser knows stays valid: the decoder-only reading, docs/seamless.md); ``batch.x0``
-    pixels in [-1, 1], ``batch.mask`` M (1 = fill; all zeros: the plain round trip, so that ordinary decoding
-    does not regress). Loss: L1 + ``perceptual_weight`` x LPIPS (``lpips``: pixels, pixels -> (B,)) +
-    ``seam_weight`` x L1 over the band of ``seam_band`` pixels either side of the hole's border."""
+    against x. ``net`` is the model's :class:`~inpaintkit.models.autoencoder.Autoencoder`, only its decoder
+    learning: the encodings come with the batch, made once by the frozen encoder (``batch.latents`` = E(x),
+    ``batch.known`` = E((1 - M) x), so the latent space the denoiser knows stays valid: the decoder-only reading,
+    docs/seamless.md); ``batch.x0`` the pixels under them in [-1, 1], ``batch.mask`` M (1 = fill; all zeros: the
+    plain round trip, so that ordinary decoding does not regress), ``batch.weight`` per-pixel loss weights (a
+    latent window's valid part; none: every pixel). Loss: L1 + ``perceptual_weight`` x LPIPS (``lpips``: pixels,
+    pixels -> (B,)) + ``seam_weight`` x L1 over the band of ``seam_band`` pixels either side of the hole's border,
+    each over the weighted pixels (a pixel of weight 0 is replaced by its target: no loss, no gradient)."""
 
     perceptual_weight: float = 1.0
     seam_weight: float = 2.0
@@ -77,14 +80,14 @@ class SeamDecoderObjective:
 
     def __call__(self, net: torch.nn.Module, batch: Batch, generator: torch.Generator) -> torch.Tensor:
         device = next(net.parameters()).device
-        x, mask = batch.x0.to(device), batch.mask.to(device)
-        with torch.no_grad():  # the frozen encoder: E(x) and E((1 - M) x)
-            z_full, z_masked = net.encode(x), net.encode((1 - mask) * x)
-        z = seam_blend(z_full, z_masked, latent_mask(mask, z_full.shape[-2:]))
+        x, mask, z_full = batch.x0.to(device), batch.mask.to(device), batch.latents.to(device)
+        weight = torch.ones_like(mask) if batch.weight is None else batch.weight.to(device)
+        z = seam_blend(z_full, batch.known.to(device), latent_mask(mask, z_full.shape[-2:]))
         x_hat = net.decode(z, clamp=False)  # no clamp: every pixel keeps its gradient
+        x_hat = weight * x_hat + (1 - weight) * x
         error = (x_hat - x).abs()
-        loss = error.flatten(1).mean(1)
-        band = (dilate(mask, self.seam_band) - erode(mask, self.seam_band)).expand_as(error)
+        loss = error.flatten(1).sum(1) / (weight.flatten(1).sum(1) * x.shape[1]).clamp(min=1)
+        band = ((dilate(mask, self.seam_band) - erode(mask, self.seam_band)) * weight).expand_as(error)
         loss = loss + self.seam_weight * (error * band).flatten(1).sum(1) / band.flatten(1).sum(1).clamp(min=1)
         if self.lpips is not None and self.perceptual_weight:
             loss = loss + self.perceptual_weight * self.lpips(x_hat, x).reshape(-1)

@@ -8,11 +8,12 @@ faces with masks drawn from the evaluation harness's generators (held-out faces 
     stage "two-step": the denoiser learns from the model's weights on, the autoencoder frozen -> out/model
                       (a model folder naming the same autoencoder)
 
-The decoder stage encodes x and the masked image (1 - M) x with the frozen encoder at every step (any mask,
-fresh every step). The two-step stage, whose steps would otherwise be mostly encoding (two per sample; a 256 px
-TAESD encode costs ~0.23 s on the project's CPU, a U-Net step at batch 32 ~1 s), draws its masks from a cache:
-``masks_per_image`` masks per face, fixed by (seed, face, k), encoded once with the faces themselves
-(``out/seamless_latents.safetensors``, checked against what it was made from when read back).
+Both stages draw from one cache (``latent_cache``, default ``out/seamless_latents.safetensors``): E(x) of every
+face and E((1 - M_k) x) of ``masks_per_image`` masks per face, fixed by (seed, face, k) and regenerated on demand,
+encoded once (a 256 px TAESD encode costs ~0.2 s on the project's CPU: two per sample at every step would be most
+of either stage's time) and checked against what it was made from when read back. The decoder stage decodes
+windows of those latents (:class:`EncodedFaceWindows`), the two-step stage whole latents
+(:class:`EncodedMaskedFaces`).
 """
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ class SeamlessConfig(Validated):
     max_images: int | None = option(None, ge=1)
     masks: dict = field(default_factory=lambda: dict(DEFAULT_MASKS))
     no_mask_fraction: float = option(0.25, ge=0, le=1, help="decoder: samples with no mask (the plain round trip)")
-    masks_per_image: int = option(4, ge=1, help="two-step: cached masks (and masked encodings) per face")
+    window: int = option(20, ge=5, help="decoder: latent cells per side of the windows it decodes (2 along each "
+                                        "inner edge out of the loss)")
+    masks_per_image: int = option(4, ge=1, help="cached masks (and masked encodings) per face")
+    latent_cache: str | None = option(None, help="the masked encodings' cache file (default out/seamless_latents"
+                                                 ".safetensors; one file serves both stages)")
     steps: int = option(1000, ge=1)
     batch_size: int = option(8, ge=1)
     lr: float = option(1e-4, gt=0, le=1)
@@ -74,20 +79,55 @@ class SeamlessConfig(Validated):
 
 
 @dataclass
-class MaskedFaces:
-    """Batches of the training faces (pixels) with masks drawn fresh from the harness's generators (the decoder
-    stage)."""
+class EncodedFaceWindows:
+    """Batches for the decoder stage from the cache: a window of ``window`` x ``window`` latent cells (the whole
+    grid when it is smaller) of E(x) and of E((1 - M_k) x) for a random face and one of its cached masks, with the
+    pixels and the mask under it; a ``no_mask_fraction`` of samples with no mask (E(x) in both: the plain round
+    trip). A window decodes at a fraction of the whole image's cost (20 of 32 cells: 0.39x) and its latents are
+    the whole image's (encoding a pixel crop would change them near its edges). Along a window's inner edges the
+    decoder's zero padding stands in for latents it does not see: the ``margin`` cells there have loss weight 0,
+    the window's edges on the image's edge (where the whole image's decode pads too) weight 1."""
 
-    data: object
-    resolution: int
+    data: object  # TrainingData of the faces (pixels), in the cache's order
+    latents: torch.Tensor  # (N, C, h, w)
+    masked: torch.Tensor  # (N, K, C, h, w)
     masks: dict
+    seed: int
     no_mask_fraction: float = 0.0
+    window: int = 20
+    margin: int = 2
 
     def __call__(self, g: torch.Generator, size: int) -> Batch:
-        x = self.data.batch(g, size, True, 0.0).x0
-        mask = draw_masks(self.masks, self.resolution, size, g)
-        keep = (torch.rand(size, generator=g) >= self.no_mask_fraction).float().view(-1, 1, 1, 1)
-        return Batch(x, mask=mask * keep)
+        n, per_image, _, h, w = self.masked.shape
+        face = torch.randint(0, n, (size,), generator=g)
+        k = torch.randint(0, per_image, (size,), generator=g)
+        plain = torch.rand(size, generator=g) < self.no_mask_fraction
+        win_h, win_w = min(self.window, h), min(self.window, w)
+        top = torch.randint(0, h - win_h + 1, (size,), generator=g)
+        left = torch.randint(0, w - win_w + 1, (size,), generator=g)
+        x = self.data.images(face, None)
+        scale = x.shape[-1] // w
+        samples = []
+        for i, (f, j) in enumerate(zip(face.tolist(), k.tolist())):
+            mask = torch.zeros_like(x[:1, :1]) if plain[i] else cached_mask(self.masks, x.shape[-1], self.seed, f,
+                                                                              j, per_image)
+            rows, cols = slice(int(top[i]), int(top[i]) + win_h), slice(int(left[i]), int(left[i]) + win_w)
+            pixels = (slice(rows.start * scale, rows.stop * scale), slice(cols.start * scale, cols.stop * scale))
+            known = self.latents[f] if plain[i] else self.masked[f, j]
+            weight = torch.ones(1, 1, win_h * scale, win_w * scale)
+            cut = self.margin * scale
+            if rows.start > 0:
+                weight[..., :cut, :] = 0
+            if rows.stop < h:
+                weight[..., -cut:, :] = 0
+            if cols.start > 0:
+                weight[..., :, :cut] = 0
+            if cols.stop < w:
+                weight[..., :, -cut:] = 0
+            samples.append((x[i:i + 1, :, pixels[0], pixels[1]], mask[..., pixels[0], pixels[1]],
+                            known[None, :, rows, cols], self.latents[f][None, :, rows, cols], weight))
+        x, mask, known, latents, weight = (torch.cat(parts) for parts in zip(*samples))
+        return Batch(x, mask=mask, known=known.float(), latents=latents.float(), weight=weight)
 
 
 def cached_mask(masks: dict, resolution: int, seed: int, face: int, k: int, per_image: int) -> torch.Tensor:
@@ -135,6 +175,21 @@ def encode_masked_faces(faces: torch.Tensor, autoencoder, masks: dict, per_image
     return {"latents": torch.cat(latents), "masked": torch.cat(masked)}
 
 
+def masked_latent_cache(cfg: SeamlessConfig, data_cfg, model, faces: torch.Tensor, progress: bool = True) -> dict:
+    """The encodings both stages draw from (:func:`encode_masked_faces`), made once and read back checked against
+    what they were made from: ``cfg.latent_cache`` (one file can serve the decoder run, the two-step run and its
+    control) or ``out/seamless_latents.safetensors``."""
+    path = Path(cfg.latent_cache or Path(cfg.out) / "seamless_latents.safetensors")
+    expect = {"model": cfg.model, "data": data_cfg.data, "resolution": data_cfg.resolution, "crop": data_cfg.crop,
+              "max_images": data_cfg.max_images, "masks": cfg.masks, "masks_per_image": cfg.masks_per_image,
+              "seed": cfg.seed}
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_cache(path, encode_masked_faces(faces, model.autoencoder, cfg.masks, cfg.masks_per_image, cfg.seed,
+                                             progress), expect)
+    return load_cache(path, expect)
+
+
 def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: float | None = None) -> Path:
     """Train (or resume) one stage; returns the folder it exports (``out/vae`` or ``out/model``)."""
     from ..core.env import pick_device
@@ -155,7 +210,9 @@ def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: floa
     faces = load_training_data(data_cfg, out, device, progress)
     write_json(out / "seamless_config.json", asdict(cfg))
     torch.manual_seed(cfg.seed)
-    meta = {"stage": cfg.stage, "model": cfg.model, "masks": cfg.masks, "batch_size": cfg.batch_size, "lr": cfg.lr}
+    meta = {"stage": cfg.stage, "model": cfg.model, "masks": cfg.masks, "masks_per_image": cfg.masks_per_image,
+            "faces": len(faces.samples), "batch_size": cfg.batch_size, "lr": cfg.lr}
+    encoded = masked_latent_cache(cfg, data_cfg, model, faces.samples, progress)
     if cfg.stage == "decoder":
         from ..nets.lpips import LPIPS
 
@@ -163,7 +220,8 @@ def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: floa
         net.vae.decoder.requires_grad_(True).train()
         lpips = LPIPS("alex", device).eval() if cfg.perceptual_weight else None
         objective = SeamDecoderObjective(cfg.perceptual_weight, cfg.seam_weight, lpips=lpips)
-        draw = MaskedFaces(faces, model.resolution, cfg.masks, cfg.no_mask_fraction)
+        draw = EncodedFaceWindows(faces, encoded["latents"], encoded["masked"], cfg.masks, cfg.seed,
+                                  cfg.no_mask_fraction, cfg.window)
 
         def export(ema: torch.nn.Module, step: int) -> None:
             with atomic_folder(out / "vae") as tmp, quiet_diffusers():
@@ -173,14 +231,6 @@ def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: floa
     else:
         net = model.unet.requires_grad_(True).train()
         objective = TwoStepObjective(model.schedule, cfg.weight, cfg.stride, cfg.second_timestep)
-        cache = out / "seamless_latents.safetensors"
-        expect = {"model": cfg.model, "data": data_cfg.data, "resolution": data_cfg.resolution, "crop": data_cfg.crop,
-                  "max_images": data_cfg.max_images, "masks": cfg.masks, "masks_per_image": cfg.masks_per_image,
-                  "seed": cfg.seed}
-        if not cache.exists():
-            save_cache(cache, encode_masked_faces(faces.samples, model.autoencoder, cfg.masks, cfg.masks_per_image,
-                                                  cfg.seed, progress), expect)
-        encoded = load_cache(cache, expect)
         draw = EncodedMaskedFaces(encoded["latents"], encoded["masked"], cfg.masks, model.resolution, cfg.seed)
 
         def export(ema: torch.nn.Module, step: int) -> None:

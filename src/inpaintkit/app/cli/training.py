@@ -151,8 +151,12 @@ def train_seamless_command(
     lr: Annotated[float, typer.Option()] = 1e-4,
     weight: Annotated[float, typer.Option(help="two-step: lambda of the second loss (§4: 0.5; 0: the equal-steps "
                                           "control).")] = 0.5,
-    masks_per_image: Annotated[int, typer.Option(min=1, help="two-step: cached masks (and masked encodings) per "
-                                                 "face.")] = 4,
+    masks_per_image: Annotated[int, typer.Option(min=1, help="Cached masks (and masked encodings) per face.")] = 4,
+    latent_cache: Annotated[Optional[Path], typer.Option(help="The masked encodings' cache file (default "
+                                                         "out/seamless_latents.safetensors): one file serves both "
+                                                         "stages and the control.", show_default=False)] = None,
+    window: Annotated[int, typer.Option(min=5, help="decoder: latent cells per side of the windows it decodes.")]
+    = 20,
     bf16: Bf16Option = None,
     max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
@@ -164,8 +168,8 @@ def train_seamless_command(
 
         cfg = SeamlessConfig(stage=stage, model=model, preset=preset, out=str(out), data=data and str(data),
                              max_images=max_images, steps=steps, batch_size=batch_size, lr=lr, weight=weight,
-                             masks_per_image=masks_per_image,
-                             bf16=bf16, device=start(device, threads))
+                             masks_per_image=masks_per_image, latent_cache=latent_cache and str(latent_cache),
+                             window=window, bf16=bf16, device=start(device, threads))
         typer.echo(f"written to {train_seamless(cfg, max_minutes=max_minutes)}", err=True)
 
 
