@@ -200,3 +200,15 @@ def test_train_seamless_refuses_a_bad_stage_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["train-seamless", "--out", str(tmp_path / "run"), "--stage", "both"])
     assert result.exit_code == 1 and result.stderr.startswith("error: ") and "stage" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_control_draws_what_the_two_step_loss_draws_and_skips_the_second_pass():
+    schedule = NoiseSchedule(LATENT_SCHEDULE)
+    net = build_unet("tiny", 8, channels=4)
+    calls = []
+    net.register_forward_hook(lambda *args: calls.append(1))
+    control = TwoStepObjective(schedule, weight=0.0).losses(net, two_step_batch(), torch.Generator().manual_seed(1))
+    assert len(calls) == 1
+    two_step = TwoStepObjective(schedule, weight=0.5).losses(net, two_step_batch(), torch.Generator().manual_seed(1))
+    assert len(calls) == 3
+    assert torch.equal(control[1], two_step[1]) and torch.allclose(control[0], control[1].mean())  # the same L1

@@ -147,6 +147,9 @@ class TwoStepObjective:
         z_s = sched.add_noise(z0_hat, eps2, s_safe)  # line 6
         eps2_star = sched.eps_from_x0(z0, z_s, s_safe)  # line 7: w.r.t. the real z0
         v2 = sched.velocity(z0, eps2_star, s_safe)  # line 8
-        out2 = net(z_s, s_safe if self.second_timestep == "s" else t).sample.float()
-        l2 = torch.where(valid, (out2 - v2).square().flatten(1).mean(1), torch.zeros_like(l1))  # line 9
+        if self.weight == 0:  # the equal-steps control (L1 alone): the same draws, no second pass to multiply by 0
+            l2 = torch.zeros_like(l1)
+        else:
+            out2 = net(z_s, s_safe if self.second_timestep == "s" else t).sample.float()
+            l2 = torch.where(valid, (out2 - v2).square().flatten(1).mean(1), torch.zeros_like(l1))  # line 9
         return (l1 + self.weight * l2).mean(), l1, l2, z_s, v2, s  # line 10
