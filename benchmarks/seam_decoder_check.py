@@ -23,7 +23,8 @@ from inpaintkit.core.schedule import LATENT_SCHEDULE
 from inpaintkit.data.images import list_images, load_image_tensor
 from inpaintkit.data.masks import mask_from_name
 from inpaintkit.evaluation.metrics.pixel import color_distance, psnr
-from inpaintkit.models import load_folder, load_model
+from inpaintkit.models import load_model
+from inpaintkit.models.loading import load_vae
 from inpaintkit.train.objectives import seam_blend
 
 MASK_SETS = ("thick", "box-center", "expand")
@@ -47,14 +48,15 @@ def figures(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> d
             "round-trip PSNR": float(np.mean(psnr(autoencoder.decode(encoder.encode(faces)), faces)))}
 
 
-def figure(original, tuned, faces: torch.Tensor, path: str) -> None:
-    """One face per mask set: the input, both decoders' blended decodes and their errors (x4), the truth."""
+def figure(original, tuned, faces: torch.Tensor, resolution: int, path: str) -> None:
+    """One face per mask set: the input, both autoencoders' blended decodes (the original's encoder for both) and
+    their errors (x4), the truth."""
     from inpaintkit.evaluation.grid import image_grid
 
     rows = []
     for i, name in enumerate(MASK_SETS):
-        face, mask = faces[i:i + 1], mask_from_name(name, original.resolution, i)
-        outs = [blended_decode(model.autoencoder, face, mask, original.autoencoder) for model in (original, tuned)]
+        face, mask = faces[i:i + 1], mask_from_name(name, resolution, i)
+        outs = [blended_decode(autoencoder, face, mask, original) for autoencoder in (original, tuned)]
         errors = [((out - face).abs() * 4 - 1).clamp(-1, 1).mean(1, keepdim=True).expand(-1, 3, -1, -1)
                   for out in outs]
         rows.append([t[0] for t in (face * (1 - mask), *outs, *errors, face)])
@@ -90,17 +92,17 @@ def main(argv=None) -> None:
     if not args.vae:
         p.error("--vae is needed (or --quick)")
     original = load_model(args.model)
-    tuned = load_folder(args.model, vae_override=args.vae)
+    tuned = load_vae(args.vae)
     faces = load_image_tensor(list_images(args.data)[:args.n], original.resolution, args.crop, progress=False)
     print(f"{len(faces)} faces of {args.data} at {original.resolution} px; decoders: {args.model}'s and {args.vae}")
     print(f"{'masks':12s} {'decoder':10s} {'excess CD':>10s} {'hole PSNR':>10s} {'round-trip PSNR':>16s}")
     for name in MASK_SETS:
         masks = torch.cat([mask_from_name(name, original.resolution, i) for i in range(len(faces))])
-        for label, model in (("original", original), ("tuned", tuned)):
-            f = figures(model.autoencoder, faces, masks, original.autoencoder)
+        for label, autoencoder in (("original", original.autoencoder), ("tuned", tuned)):
+            f = figures(autoencoder, faces, masks, original.autoencoder)
             print(f"{name:12s} {label:10s} {f['excess CD']:10.2f} {f['hole PSNR']:10.2f} {f['round-trip PSNR']:16.2f}")
     if args.figure:
-        figure(original, tuned, faces, args.figure)
+        figure(original.autoencoder, tuned, faces, original.resolution, args.figure)
 
 
 if __name__ == "__main__":

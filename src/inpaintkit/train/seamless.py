@@ -17,6 +17,7 @@ windows of those latents (:class:`EncodedFaceWindows`), the two-step stage whole
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -125,9 +126,9 @@ class EncodedFaceWindows:
             if cols.stop < w:
                 weight[..., :, -cut:] = 0
             samples.append((x[i:i + 1, :, pixels[0], pixels[1]], mask[..., pixels[0], pixels[1]],
-                            known[None, :, rows, cols], self.latents[f][None, :, rows, cols], weight))
+                            known[None, :, rows, cols].float(), self.latents[f][None, :, rows, cols].float(), weight))
         x, mask, known, latents, weight = (torch.cat(parts) for parts in zip(*samples))
-        return Batch(x, mask=mask, known=known.float(), latents=latents.float(), weight=weight)
+        return Batch(x, mask=mask, known=known, latents=latents, weight=weight)
 
 
 def cached_mask(masks: dict, resolution: int, seed: int, face: int, k: int, per_image: int) -> torch.Tensor:
@@ -224,8 +225,8 @@ def train_seamless(cfg: SeamlessConfig, progress: bool = True, max_minutes: floa
                                   cfg.no_mask_fraction, cfg.window)
 
         def export(ema: torch.nn.Module, step: int) -> None:
-            with atomic_folder(out / "vae") as tmp, quiet_diffusers():
-                ema.vae.save_pretrained(tmp, safe_serialization=True)
+            with atomic_folder(out / "vae") as tmp, quiet_diffusers():  # fp16, as the model folder's U-Net
+                copy.deepcopy(ema.vae).to("cpu", torch.float16).save_pretrained(tmp, safe_serialization=True)
                 write_json(tmp / "seamless.json", {**meta, "training_steps": step})
         exported = out / "vae"
     else:
