@@ -48,11 +48,15 @@ def figures(autoencoder, faces: torch.Tensor, masks: torch.Tensor, encoder) -> d
             "round-trip PSNR": float(np.mean(psnr(autoencoder.decode(encoder.encode(faces)), faces)))}
 
 
-def figure(original, tuned, faces: torch.Tensor, resolution: int, path: str) -> None:
-    """One face per mask set: the input, both autoencoders' blended decodes (the original's encoder for both) and
-    their errors (x4), the truth."""
+def figure(model, tuned, path: str) -> None:
+    """One face per mask set, drawn by the model itself (free to show): the input, both autoencoders' blended
+    decodes (the model's encoder for both) and their errors (x4), the truth."""
     from inpaintkit.evaluation.grid import image_grid
+    from inpaintkit.sampling import sample
 
+    original, resolution = model.autoencoder, model.resolution
+    faces = sample(model, len(MASK_SETS), 50, [torch.Generator().manual_seed(300 + i) for i in range(len(MASK_SETS))],
+                   show_progress=False)
     rows = []
     for i, name in enumerate(MASK_SETS):
         face, mask = faces[i:i + 1], mask_from_name(name, resolution, i)
@@ -102,7 +106,7 @@ def main(argv=None) -> None:
             f = figures(autoencoder, faces, masks, original.autoencoder)
             print(f"{name:12s} {label:10s} {f['excess CD']:10.2f} {f['hole PSNR']:10.2f} {f['round-trip PSNR']:16.2f}")
     if args.figure:
-        figure(original.autoencoder, tuned, faces, original.resolution, args.figure)
+        figure(original, tuned, args.figure)
 
 
 if __name__ == "__main__":
