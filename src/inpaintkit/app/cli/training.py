@@ -157,6 +157,8 @@ def train_seamless_command(
                                                          "stages and the control.", show_default=False)] = None,
     window: Annotated[int, typer.Option(min=5, help="decoder: latent cells per side of the windows it decodes.")]
     = 20,
+    no_mask_fraction: Annotated[float, typer.Option(min=0, max=1, help="decoder: samples with no mask (the plain "
+                                                    "round trip; 1: the decoder's no-seam control).")] = 0.25,
     bf16: Bf16Option = None,
     max_minutes: MaxMinutesOption = None,
     device: DeviceOption = "auto",
@@ -169,7 +171,7 @@ def train_seamless_command(
         cfg = SeamlessConfig(stage=stage, model=model, preset=preset, out=str(out), data=data and str(data),
                              max_images=max_images, steps=steps, batch_size=batch_size, lr=lr, weight=weight,
                              masks_per_image=masks_per_image, latent_cache=latent_cache and str(latent_cache),
-                             window=window, bf16=bf16, device=start(device, threads))
+                             window=window, no_mask_fraction=no_mask_fraction, bf16=bf16, device=start(device, threads))
         typer.echo(f"written to {train_seamless(cfg, max_minutes=max_minutes)}", err=True)
 
 
