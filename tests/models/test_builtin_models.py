@@ -53,6 +53,17 @@ def test_latent_face_model_inpaints_256px_with_every_baseline(latent_inpainter, 
     assert (out[hole] - face[hole]).abs().mean() > 0.01
 
 
+def test_latent_face_model_ships_the_seamless_components_its_method_reads(latent_inpainter):
+    face = sample(latent_inpainter.model, 1, STEPS, torch.Generator().manual_seed(0), show_progress=False)
+    mask = mask_from_name("box-center", 256, 0)
+    run = lambda **options: latent_inpainter(face, mask, method="seamless", steps=STEPS, seed=1,  # noqa: E731
+                                             progress=False, **options)
+    bld = run(two_step="none", decoder="none")
+    hole = mask.bool().expand_as(bld)
+    for shipped in (run(decoder="none"), run(two_step="none"), run()):  # two-step U-Net, decoder, both
+        assert torch.equal(shipped[~hole], face[~hole]) and (shipped[hole] - bld[hole]).abs().mean() > 1e-3
+
+
 def test_text_model_inpaints_by_prompt_from_the_api(text_inpainter):
     model = text_inpainter.model
     assert model.is_conditional and model.resolution == 32 and len(model.info["prompts"]) == 10
