@@ -6,13 +6,12 @@ seam-aware decoder D' (Eq. 6). Each component is switchable, for the paper's Tab
     z_T ~ N(0, I)
     for t in timesteps:                                      # §4: 50 steps, stride 20 of T = 1000
         z_fg = denoise_U'(z_t, t)                            # two_step: U' (Alg. 1), or the model's own U-Net
-        z_{t-1} = m_r z_fg + (1 - m_r) noise(z_in, t - 1)   # Eq. 5
-    z_0 = m_r z_0 + (1 - m_r) z_in                           # the last step's blend: the final latent blend
+        z_{t-1} = M_r z_fg + (1 - M_r) noise(z_in, t - 1)   # Eq. 5 (M_r: the mask on the latent grid, 1 = fill)
+    z_0 = M_r z_0 + (1 - M_r) z_in                           # the last step's blend: the final latent blend
     x_hat = D'(z_0)                                          # decoder: D' (Eq. 6), or the model's own decoder
 
 The known pixels are pasted back afterwards (by the API, for every method). ``final_blend=False`` keeps the
-U-Net's own z_0 everywhere at the last step (the latent the plain round trip decodes; the seam-aware decoder was
-trained on the blended one). With ``two_step="none"``, ``decoder="none"`` and the final blend this is
+U-Net's own z_0 everywhere at the last step (the seam-aware decoder was trained on the blended one). With ``two_step="none"``, ``decoder="none"`` and the final blend this is
 ``blended-latent`` without mask shrinking, draw for draw.
 
 Where the components come from: ``"shipped"`` reads them from the model's folder (``seamless/unet`` and
