@@ -11,8 +11,9 @@ seam-aware decoder D' (Eq. 6). Each component is switchable, for the paper's Tab
     x_hat = D'(z_0)                                          # decoder: D' (Eq. 6), or the model's own decoder
 
 The known pixels are pasted back afterwards (by the API, for every method). ``final_blend=False`` keeps the
-U-Net's own z_0 everywhere at the last step (the seam-aware decoder was trained on the blended one). With ``two_step="none"``, ``decoder="none"`` and the final blend this is
-``blended-latent`` without mask shrinking, draw for draw.
+U-Net's own z_0 everywhere at the last step (the seam-aware decoder was trained on the blended one). With
+``two_step="none"``, ``decoder="none"`` and the final blend this is ``blended-latent`` without mask shrinking, draw
+for draw.
 
 Where the components come from: ``"shipped"`` reads them from the model's folder (``seamless/unet`` and
 ``seamless/vae``, what ``inpaintkit train-seamless`` exports, for the built-in ``faces-256-latent``); a path reads
