@@ -59,7 +59,8 @@ def test_prompt_embeddings_and_unet_call_equal_the_diffusers_pipeline(sdxl):
 
 def fast(name: str) -> dict:
     names = {o["name"] for o in describe_options(name)}
-    cheap = {"steps": 2, "iterations": 1, "mc_samples": 1, "ep": 0}  # ep = 0: no trained EP weights for this model
+    # ep = 0, two_step / decoder = none: no trained EP weights or Seamless Borders components for this model
+    cheap = {"steps": 2, "iterations": 1, "mc_samples": 1, "ep": 0, "two_step": "none", "decoder": "none"}
     return {k: v for k, v in cheap.items() if k in names}
 
 
