@@ -6,7 +6,7 @@ known pixels, and compare a decoder against the model's own, side by side:
 - PSNR in the hole (must not fall), and the plain round trip's PSNR, D(E(x)) vs x (within 0.3 dB of the original's).
 
     python benchmarks/seam_decoder_check.py --vae runs/seam-decoder/vae [--model faces-256-latent] [--n 100] \
-        [--figure docs/seam_decoder.png]
+        [--figure src/inpaintkit/weights/faces-256-latent/seamless/seam_decoder.png]
     python benchmarks/seam_decoder_check.py --quick        # a tiny model against itself
 """
 from __future__ import annotations
