@@ -5,6 +5,8 @@ and noise; and the leverage of the middle block, where EP acts: how much the out
 output is zeroed.
 
     OMP_NUM_THREADS=2 python benchmarks/latentpaint_diagnostics.py [--model faces-64] [--ep runs/ep/latentpaint/ep2.safetensors]
+    OMP_NUM_THREADS=2 python benchmarks/latentpaint_diagnostics.py --model faces-256-latent --max-images 1200 \
+        --cache-dir runs/ep-latent      # encodes the faces once into runs/ep-latent/latents.safetensors
     python benchmarks/latentpaint_diagnostics.py --quick      # the tiny test model and tiny images
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from inpaintkit.core.geometry import latent_mask
 from inpaintkit.data.masks import draw_masks
 from inpaintkit.models import load_model
 from inpaintkit.nets.ep_module import load_ep_modules
@@ -30,13 +33,14 @@ def hole_errors(model, x0, mask, t, g, ep) -> dict[str, torch.Tensor]:
     schedule = model.schedule
     noise, noise_c = torch.randn(x0.shape, generator=g), torch.randn(x0.shape, generator=g)
     x_t = schedule.add_noise(x0, noise, t)
-    x_cond = condition_at(x_t, 1 - mask, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c)
+    mask_z = mask if model.autoencoder is None else latent_mask(mask, x0.shape[-2:])
+    x_cond = condition_at(x_t, 1 - mask_z, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c)
     target = schedule.training_target(x0, noise, t)
     outputs = {"plain": lsc_output(model, x_t, x_cond, t, 1 - mask, None, lsc=False),
                "LSC": lsc_output(model, x_t, x_cond, t, 1 - mask, None)}
     if ep:
         outputs[f"LSC + {len(ep)} EP"] = lsc_output(model, x_t, x_cond, t, 1 - mask, ep)
-    hole = mask.expand_as(target)
+    hole = mask_z.expand_as(target)
     return {name: ((out - target).square() * hole).flatten(1).sum(1) / hole.flatten(1).sum(1)
             for name, out in outputs.items()}
 
@@ -66,6 +70,8 @@ def main(argv=None) -> None:
     p.add_argument("--masks", default="thick")
     p.add_argument("--batches", type=int, default=10)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--max-images", type=int, default=None, help="the first N training faces (latent models encode them)")
+    p.add_argument("--cache-dir", default=None, help="latent models: where their latents are cached")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp())
@@ -81,10 +87,8 @@ def main(argv=None) -> None:
         args.batches, args.batch = 1, 4
     else:
         model = load_model(args.model)
-        cfg = preset_config(args.preset or args.model, str(work))
-    if model.autoencoder is not None:
-        raise SystemExit("pixel models only (the latent path needs the preset's latent cache)")
-    data = load_training_data(cfg, work, model.device, False)
+        cfg = preset_config(args.preset or args.model, str(work), max_images=args.max_images, cache_dir=args.cache_dir)
+    data = load_training_data(cfg, work, model.device, True)
     ep = None
     if args.ep:
         ep = {k: m.to(model.device, model.dtype) for k, m in load_ep_modules(args.ep, model.unet).items()}

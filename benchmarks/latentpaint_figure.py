@@ -3,7 +3,8 @@ to show), one mask and one seed per face for every column: combine-noisy (RePain
 conditioning alone, + one EP module, + two (the model folder's weights or --ep1/--ep2; a rung without weights is
 left out), and RePaint with resampling.
 
-    python benchmarks/latentpaint_figure.py [--model faces-64] [--steps 250] [--ep2 FILE] [--out docs/latentpaint_figure.png]
+    python benchmarks/latentpaint_figure.py [--model faces-64] [--steps 250] [--ep2 FILE] [--out FILE]
+        # default --out: the built-in model's latentpaint/figure.png (its EP card's sample grid)
     python benchmarks/latentpaint_figure.py --quick     # the tiny test model (untrained EP), into a temporary file
 """
 from __future__ import annotations
@@ -33,9 +34,11 @@ def main(argv=None) -> Path:
     p.add_argument("--masks", default="thick")
     p.add_argument("--ep1", default=None, help="weights of one EP module (default: the model folder's)")
     p.add_argument("--ep2", default=None, help="weights of two EP modules (default: the model folder's)")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "latentpaint_figure.png")
+    p.add_argument("--out", type=Path, default=None)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = Path(__file__).resolve().parents[1] / "src/inpaintkit/weights" / args.model / EP_FOLDER / "figure.png"
     ep_weights = {1: args.ep1, 2: args.ep2}
     if args.quick:
         from inpaintkit.testing.tiny import tiny_pixel_model

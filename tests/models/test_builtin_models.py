@@ -64,6 +64,29 @@ def test_latent_face_model_ships_the_seamless_components_its_method_reads(latent
         assert torch.equal(shipped[~hole], face[~hole]) and (shipped[hole] - bld[hole]).abs().mean() > 1e-3
 
 
+@pytest.fixture(scope="module")
+def pixel_face_inpainter():
+    require("faces-64", True, "")
+    return Inpainter("faces-64", device="cpu")
+
+
+@pytest.mark.parametrize("which", ["pixel_face_inpainter", "latent_inpainter"])
+def test_face_models_ship_the_ep_modules_latentpaint_reads(request, which):
+    """faces-64 and faces-256-latent ship trained EP weights (latentpaint/ep1, ep2): ``latentpaint`` reads them by
+    default, and trained modules are not the zero-initialised no-op (which would give LSC alone bit for bit)."""
+    inpainter = request.getfixturevalue(which)
+    model = inpainter.model
+    face = sample(model, 1, STEPS, torch.Generator().manual_seed(0), show_progress=False)
+    mask = mask_from_name("thick", model.resolution, 0)
+    run = lambda method, **options: inpainter(face, mask, method=method, steps=STEPS, seed=1,  # noqa: E731
+                                              progress=False, **options)
+    lsc = run("latentpaint-lsc")
+    hole = mask.bool().expand_as(lsc)
+    for ep in (1, 2):
+        out = run("latentpaint", ep=ep)
+        assert torch.equal(out[~hole], face[~hole]) and not torch.equal(out, lsc)
+
+
 def test_text_model_inpaints_by_prompt_from_the_api(text_inpainter):
     model = text_inpainter.model
     assert model.is_conditional and model.resolution == 32 and len(model.info["prompts"]) == 10

@@ -40,6 +40,7 @@ class EPConfig(Validated):
     data: str | None = option(None, help="other training images than the preset's (with resolution and crop)")
     resolution: int | None = option(None, ge=8)
     crop: int | None = option(None, ge=1)
+    max_images: int | None = option(None, ge=1, help="the first n training images only (latent models encode them)")
     modules: int = option(2, ge=1, le=2, help="EP modules: the middle block's input (1) and output (2)")
     hidden: int | None = option(None, ge=1, help="the MLP's hidden width; None: a quarter of the channels")
     mode: str = option("residual", choices=EP_MODES)
@@ -97,7 +98,8 @@ def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = N
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
     model = load_model(cfg.model, device=device).requires_grad_(False).eval()
-    overrides = {k: v for k, v in dict(data=cfg.data, resolution=cfg.resolution, crop=cfg.crop).items() if v is not None}
+    overrides = {k: v for k, v in dict(data=cfg.data, resolution=cfg.resolution, crop=cfg.crop,
+                                           max_images=cfg.max_images).items() if v is not None}
     data_cfg = preset_config(cfg.preset, str(out), cache_dir=cfg.cache_dir, **overrides)
     side = model.sample_size
     if data_cfg.resolution // model.vae_scale != side:
@@ -111,7 +113,7 @@ def train_ep(cfg: EPConfig, progress: bool = True, max_minutes: float | None = N
     objective = EPObjective(model, {k: float(w) for k, w in cfg.masks.items()}, cfg.known_weight)
     write_json(out / "ep_config.json", asdict(cfg))
     meta = {"model": cfg.model, "masks": cfg.masks, "known_weight": cfg.known_weight, "batch_size": cfg.batch_size,
-            "lr": cfg.lr, "data": data_cfg.data}
+            "lr": cfg.lr, "data": data_cfg.data, "max_images": data_cfg.max_images}
 
     def export(ema: torch.nn.Module, step: int) -> None:
         save_ep_modules(dict(ema.items()), out / "latentpaint", {**meta, "training_steps": step})

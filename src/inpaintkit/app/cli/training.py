@@ -114,6 +114,8 @@ def train_ep_command(
     = None,
     resolution: Annotated[Optional[int], typer.Option(min=8, help="Their side in pixels [default: the preset's].",
                                                       show_default=False)] = None,
+    max_images: Annotated[Optional[int], typer.Option(min=1, help="Only the first N training images.",
+                                                      show_default=False)] = None,
     modules: Annotated[int, typer.Option(min=1, max=2, help="EP modules (1: the middle block's input; 2: and "
                                          "its output).")] = 2,
     steps: Annotated[int, typer.Option(min=1)] = 1500,
@@ -129,8 +131,8 @@ def train_ep_command(
         from ...train.ep import EPConfig, train_ep
 
         cfg = EPConfig(model=model, preset=preset, out=str(out), cache_dir=cache_dir and str(cache_dir),
-                       data=data and str(data), resolution=resolution, modules=modules, steps=steps, batch_size=batch_size, lr=lr, bf16=bf16,
-                       device=start(device, threads))
+                       data=data and str(data), resolution=resolution, max_images=max_images, modules=modules,
+                       steps=steps, batch_size=batch_size, lr=lr, bf16=bf16, device=start(device, threads))
         typer.echo(f"EP weights written to {train_ep(cfg, max_minutes=max_minutes)}", err=True)
 
 
