@@ -46,25 +46,17 @@ def lsc_output(model, x: torch.Tensor, x_cond: torch.Tensor, t, known: torch.Ten
         def hook(h: torch.Tensor) -> torch.Tensor:
             view = h.view(groups, 2, b, *h.shape[1:])
             d = fraction(h)
-            with_ep = location is not None and ep and location in ep
-            if not h.requires_grad:  # nothing to differentiate: merge into the block's output (no copy; its layout kept)
-                sample = view[:, 0]
-                sample.mul_(1 - d).add_(view[:, 1] * d)  # Eq. 11, the same roundings as below
-                if with_ep:
-                    sample.copy_(torch.stack([ep[location](g, d) for g in sample]))  # Eq. 12
-                return h
             merged = view[:, 0] * (1 - d) + view[:, 1] * d  # Eq. 11
-            if with_ep:
+            if location is not None and ep and location in ep:
                 merged = torch.stack([ep[location](g, d) for g in merged])  # Eq. 12
             return torch.stack([merged, view[:, 1]], dim=1).reshape(h.shape)
         return hook
 
     def propagate(location: str):
         def hook(h: torch.Tensor) -> torch.Tensor:
-            out = h.clone()  # the middle block's input is a skip connection too: that one stays as it is
-            sample = out.view(groups, 2, b, *h.shape[1:])[:, 0]
-            sample.copy_(torch.stack([ep[location](g, fraction(h)) for g in sample]))  # Eq. 12
-            return out
+            view = h.view(groups, 2, b, *h.shape[1:])
+            merged = torch.stack([ep[location](g, fraction(h)) for g in view[:, 0]])  # Eq. 12
+            return torch.stack([merged, view[:, 1]], dim=1).reshape(h.shape)
         return hook
 
     hooks, pre_hooks = [], []
