@@ -17,11 +17,10 @@ from pathlib import Path
 
 import torch
 
-from inpaintkit.core.geometry import latent_mask
 from inpaintkit.data.masks import draw_masks
 from inpaintkit.models import load_model
 from inpaintkit.nets.ep_module import load_ep_modules
-from inpaintkit.sampling.latent_conditioning import condition_at, lsc_output
+from inpaintkit.sampling.latent_conditioning import lsc_output, training_pair
 from inpaintkit.train.config import preset_config
 from inpaintkit.train.datasets import load_training_data
 
@@ -32,9 +31,7 @@ def hole_errors(model, x0, mask, t, g, ep) -> dict[str, torch.Tensor]:
     """Per-sample hole MSE of the training target for the plain network, LSC, and LSC + EP (when given)."""
     schedule = model.schedule
     noise, noise_c = torch.randn(x0.shape, generator=g), torch.randn(x0.shape, generator=g)
-    x_t = schedule.add_noise(x0, noise, t)
-    mask_z = mask if model.autoencoder is None else latent_mask(mask, x0.shape[-2:])
-    x_cond = condition_at(x_t, 1 - mask_z, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c)
+    x_t, x_cond, mask_z = training_pair(schedule, x0, mask, t, noise, noise_c)
     target = schedule.training_target(x0, noise, t)
     outputs = {"plain": lsc_output(model, x_t, x_cond, t, 1 - mask, None, lsc=False),
                "LSC": lsc_output(model, x_t, x_cond, t, 1 - mask, None)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..core.geometry import latent_mask
 from ..models.hooks import block_outputs, forward_hooks
 
 EP_LOCATIONS = ("pre_mid", "post_mid")  # one module: the input of the middle block; two: and its output
@@ -78,3 +79,12 @@ def condition_at(x: torch.Tensor, known_z: torch.Tensor, noise_level: torch.Tens
     """The condition x_cond at the sample's noise level: the sample's known part (already the observation noised
     to this level) and, in the hole, the observation's zeros noised: sqrt(1 - alpha_bar) eps_c."""
     return known_z * x + (1 - known_z) * noise_level * noise
+
+
+def training_pair(schedule, x0: torch.Tensor, mask: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                  noise_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For EP training and its diagnostics: x_t ~ q(x_t | x0), its condition as a reverse step forms it
+    (:func:`condition_at`), and the mask ``mask`` (pixels, 1 = fill) on x0's grid."""
+    mask_z = latent_mask(mask, x0.shape[-2:])
+    x_t = schedule.add_noise(x0, noise, t)
+    return x_t, condition_at(x_t, 1 - mask_z, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c), mask_z

@@ -17,12 +17,11 @@ import torch
 
 from ..core.errors import InpaintInputError
 from ..core.files import write_json
-from ..core.geometry import latent_mask
 from ..core.options import Validated, option
 from ..data.masks import check_mask_set, draw_masks
 from ..models import load_model
 from ..nets.ep_module import EP_MODES, ExplicitPropagation, middle_channels, save_ep_modules
-from ..sampling.latent_conditioning import EP_LOCATIONS, condition_at, lsc_output
+from ..sampling.latent_conditioning import EP_LOCATIONS, lsc_output, training_pair
 from .config import preset_config
 from .datasets import Batch, load_training_data
 from .loop import LoopSettings, training_loop
@@ -77,9 +76,7 @@ class EPObjective:
         noise, noise_c = torch.randn(x0.shape, generator=g), torch.randn(x0.shape, generator=g)
         device = model.device
         x0, noise, noise_c, mask, t = (v.to(device) for v in (x0, noise, noise_c, mask, t))
-        mask_z = mask if model.autoencoder is None else latent_mask(mask, x0.shape[-2:])
-        x_t = schedule.add_noise(x0, noise, t)
-        x_cond = condition_at(x_t, 1 - mask_z, (1 - schedule.alpha_bar(t, x_t)).sqrt(), noise_c)
+        x_t, x_cond, mask_z = training_pair(schedule, x0, mask, t, noise, noise_c)
         embeds = batch.cond.get("encoder_hidden_states")
         out = lsc_output(model, x_t, x_cond, t, 1 - mask, dict(net.items()), embeds=embeds).float()
         error = (out - schedule.training_target(x0, noise, t)).square()
