@@ -16,7 +16,7 @@ from PIL import Image
 
 from .core.env import pick_device, set_threads
 from .core.errors import InpaintInputError
-from .core.geometry import borders_to, crop, crop_box, outpaint_canvas, paste_back
+from .core.geometry import borders_to, crop, crop_box, outpaint_canvas, paste_back, place
 from .core.images import MAX_PIXELS, load_image, load_mask, to_pil
 from .methods import DiffusionOptions, get_method, make_options
 from .models import DiffusionModel, load_model
@@ -127,14 +127,15 @@ class Inpainter:
 
     def many(self, items: Iterable[tuple], method: str = DEFAULT_METHOD, batch_size: int = DEFAULT_BATCH_SIZE,
              prompt: str | None = None, padding: float = 0.5, feather: int = 0, resize_mask: bool = False,
-             progress: bool = False, callback=None, **options) -> Iterator[torch.Tensor]:
+             progress: bool = False, callback=None, paste: bool = True, **options) -> Iterator[torch.Tensor]:
         """Inpaint a stream of (image, mask, seed) triples of any sizes (or (image, mask, seed, prompt): a prompt of
         its own instead of ``prompt``), ``batch_size`` crops per network
         batch, yielding each result (1, 3, H, W) in input order as soon as its batch is done (a method that
         draws several completions per image, ``samples``, yields them together); only one batch is held in
         memory. Each result equals ``self(image, mask, seed=seed)`` for its triple alone
         (the same noise; floats may differ in the last bits between batch sizes, docs/speed.md). A mask with
-        nothing to fill gives the input back, with a warning."""
+        nothing to fill gives the input back, with a warning. ``paste=False``: the method's own pixels wherever
+        its crop reaches, the known region as the method left it (before paste-back)."""
         if batch_size < 1:
             raise InpaintInputError(f"batch_size must be >= 1, got {batch_size}")
         make_options(method, options)  # refuse bad options before the first image is read
@@ -143,8 +144,8 @@ class Inpainter:
         def flush() -> Iterator[torch.Tensor]:
             todo = [c for c in chunk if c[1].sum() > 0]
             results = iter(self._inpaint([c[0] for c in todo], [c[1] for c in todo], [c[2] for c in todo], method,
-                                         [c[3] for c in todo], padding, feather, progress, callback, options)
-                           if todo else [])
+                                         [c[3] for c in todo], padding, feather, progress, callback, options,
+                                         paste) if todo else [])
             for img, m, *_ in chunk:
                 if m.sum() == 0:
                     warnings.warn("the mask has no pixel to fill; returning the input unchanged", stacklevel=3)
@@ -164,10 +165,10 @@ class Inpainter:
 
     def _inpaint(self, imgs: Sequence[torch.Tensor], ms: Sequence[torch.Tensor], seeds: Sequence[int], method: str,
                  prompts: Sequence[str | None], padding: float, feather: int, progress: bool, callback,
-                 options: dict) -> list[torch.Tensor]:
+                 options: dict, paste: bool = True) -> list[torch.Tensor]:
         """The one batching core: images (1, 3, H, W) and masks (1, 1, H, W) cropped around their holes,
         inpainted as one batch at the model's resolution (one generator and one prompt per image), and pasted
-        back; one (completions, 3, H, W) tensor per image."""
+        back (or only placed, ``paste=False``); one (completions, 3, H, W) tensor per image."""
         spec = get_method(method)
         opts = make_options(method, options)
         generators = [torch.Generator().manual_seed(s) for s in seeds]
@@ -186,6 +187,8 @@ class Inpainter:
         task = Task.create(model, x, mx, generators, cond, progress)
         generated = spec.fn(model, task, opts, callback).detach().float().cpu().clamp(-1, 1)
         per_image = generated.view(len(imgs), -1, *generated.shape[1:])  # several completions: image-major
+        if not paste:
+            return [place(img, g, box) for img, g, box in zip(imgs, per_image, boxes)]
         return [paste_back(img, m, g, box, feather) for img, m, g, box in zip(imgs, ms, per_image, boxes)]
 
 

@@ -72,11 +72,12 @@ def test_single_process_run(assets, reference_run):
         assert output.shape == gt.shape == (32, 32, 3) and hole.any()
         assert (output[~hole] == gt[~hole]).all()  # the known region is untouched
         if e["label"] == "COPY":
-            assert (output == gt).all() and e["network_calls"] == 0
+            assert (output == gt).all() and e["network_calls"] == 0 == e["known_change_before_paste"]
         elif e["label"] == "GREYFILL":
-            assert (output[hole] == 128).all()
+            assert (output[hole] == 128).all() and e["known_change_before_paste"] == 0
         else:
             assert e["network_calls"] == 3 and e["options"]["steps"] == 3 and not (output[hole] == 128).all()
+            assert e["known_change_before_paste"] == 0  # combine-image composites the known pixels itself
     # the same image and mask set has the same mask for every method and seed
     assert len({(e["mask"], e["hole_ratio"]) for e in entries}) == 3 * 2
     # a rerun of a finished run does nothing and changes nothing
@@ -181,6 +182,19 @@ def test_gradient_methods_record_backward_calls(assets, tmp_path):
     assert {(e["network_calls"], e["backward_calls"]) for e in read_manifest(tmp_path)} == {(4, 2)}
 
 
+def test_the_known_region_before_paste_back_is_recorded(assets, tmp_path):
+    """DPS leaves the known pixels where its sampler put them: the output's known region is the input's, the
+    change before paste-back is the method's own."""
+    cfg = config(assets, methods=["copy", {"name": "dps", "options": {"steps": 4}}], masks=["thick"], seeds=[0])
+    run_bench(BenchConfig.from_dict(cfg), tmp_path, progress=False)
+    changes = {e["label"]: e["known_change_before_paste"] for e in read_manifest(tmp_path)}
+    assert changes["COPY"] == 0 < changes["dps"]
+    for e in read_manifest(tmp_path):
+        output, gt = (np.asarray(Image.open(tmp_path / e[k])) for k in ("output", "gt"))
+        hole = np.asarray(Image.open(tmp_path / e["mask"]).convert("L")) > 127
+        assert (output[~hole] == gt[~hole]).all()
+
+
 def test_config_files_presets_and_flags(assets, tmp_path):
     cfg = config(assets)
     (tmp_path / "c.json").write_text(json.dumps(cfg))
@@ -241,6 +255,8 @@ def test_report(assets, tmp_path):
     assert copy["fid"] < 1e-3 < grey["fid"] and copy["kid"] < grey["kid"]
     assert grey["lpips_alex"] > 0 and grey["ssim_hole"] < 1 and copy["ssim"] == pytest.approx(1.0)
     assert copy["known_change"] == grey["known_change"] == method["known_change"] == 0
+    assert copy["known_change_before_paste"] == method["known_change_before_paste"] == 0  # the manifest's, averaged
+    assert "known change before paste" in text
     assert copy["n"] == copy["fid_n"] == 3 and method["network_calls"] == 3
     assert (tmp_path / "report" / "report.csv").read_text().count("\n") == 1 + 3
     for name in ("quality_vs_time.png", "grid.png"):
@@ -278,12 +294,14 @@ def test_latent_copy_row_is_the_autoencoder_round_trip_in_the_hole(latent_model,
     gt = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     mask = torch.zeros(2, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    out, calls, backward, phases = run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
+    result = run_batch([item, item], gt, mask, Inpainter(latent_model, device="cpu"))
+    out = result.outputs
     with torch.no_grad():
         roundtrip = latent_model.decode(latent_model.encode(gt))
     hole = mask.bool().expand_as(gt)
     assert torch.equal(out[~hole], gt[~hole]) and torch.allclose(out[hole], roundtrip[hole], atol=1e-6)
-    assert (out[hole] - gt[hole]).abs().mean() > 0.01 and calls == backward == 0
+    assert torch.allclose(result.before_paste, roundtrip, atol=1e-6)
+    assert (out[hole] - gt[hole]).abs().mean() > 0.01 and result.calls == result.backward_calls == 0
     with pytest.raises(InpaintInputError, match="latent model"):
         run_batch([item], gt[:1], mask[:1], Inpainter(pixel_model, device="cpu"))
 

@@ -70,10 +70,9 @@ def feather_alpha(mask: torch.Tensor, feather: int) -> torch.Tensor:
     return torch.from_numpy(alpha)[None, None].to(mask)
 
 
-def paste_back(image: torch.Tensor, mask: torch.Tensor, generated: torch.Tensor, box: CropBox,
-               feather: int = 0) -> torch.Tensor:
-    """Full-resolution results: ``generated`` (n model-resolution crops of one image) resized into ``box``
-    and blended in where the mask (feathered outward by ``feather`` px) says; elsewhere ``image`` exactly."""
+def place(image: torch.Tensor, generated: torch.Tensor, box: CropBox) -> torch.Tensor:
+    """``generated`` (n model-resolution crops of one image) resized into ``box`` over n copies of ``image``: the
+    method's own pixels wherever its crop reaches, known region included (the result before paste-back)."""
     H, W = image.shape[-2:]
     patch = generated
     if generated.shape[-1] != box.side:
@@ -83,8 +82,19 @@ def paste_back(image: torch.Tensor, mask: torch.Tensor, generated: torch.Tensor,
     t0, l0 = max(box.top, 0), max(box.left, 0)
     t1, l1 = min(box.top + box.side, H), min(box.left + box.side, W)
     full[..., t0:t1, l0:l1] = patch[..., t0 - box.top:t1 - box.top, l0 - box.left:l1 - box.left]
+    return full
+
+
+def blend(image: torch.Tensor, mask: torch.Tensor, full: torch.Tensor, feather: int = 0) -> torch.Tensor:
+    """``full`` where the mask (feathered outward by ``feather`` px) says; elsewhere ``image`` exactly."""
     alpha = feather_alpha(mask, feather)
     return torch.where(alpha > 0, alpha * full + (1 - alpha) * image, image)
+
+
+def paste_back(image: torch.Tensor, mask: torch.Tensor, generated: torch.Tensor, box: CropBox,
+               feather: int = 0) -> torch.Tensor:
+    """Full-resolution results: ``generated`` placed into ``box`` and blended into ``image`` in the hole."""
+    return blend(image, mask, place(image, generated, box), feather)
 
 
 # -- mask arithmetic ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -38,13 +39,14 @@ from tqdm.auto import tqdm
 from ..api import Inpainter
 from ..core.errors import InpaintInputError
 from ..core.files import save_image
-from ..core.geometry import hole_ratio
+from ..core.geometry import blend, hole_ratio
 from ..core.images import load_image, load_mask, to_pil
 from ..data.images import prepare_ground_truth
 from ..data.masks import mask_from_name
 from ..methods import get_method
 from ..models.hooks import count_calls
 from .config import DEFAULT_RESOLUTION, BenchConfig, Item, derived_seed, image_paths, image_prompts, work_items
+from .metrics.pixel import known_region_change
 from .rundir import RunDir, append_line, merge_manifests, open_shard
 
 
@@ -111,24 +113,31 @@ class PhaseClock:
         return self.seconds
 
 
+class BatchResult(NamedTuple):
+    outputs: torch.Tensor  # (B, 3, H, W), the known pixels pasted back
+    before_paste: torch.Tensor  # (B, 3, H, W), the method's own pixels, known region included
+    calls: float  # network calls per output, forward
+    backward_calls: float
+    phases: dict[str, float]  # seconds per output of the phases the method reports
+
+
 def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor, inpainter: Inpainter | None,
-              prompts: list[str | None] | None = None) -> tuple[torch.Tensor, float, float, dict[str, float]]:
-    """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks
-    (B, 1, H, W), one prompt or None each), the network calls per output it made, forward and backward, and
-    the seconds of the phases it reports, per output."""
+              prompts: list[str | None] | None = None) -> BatchResult:
+    """The method's outputs for a batch of items of one method (ground truths (B, 3, H, W), masks (B, 1, H, W),
+    one prompt or None each), before and after paste-back, with its network calls and phase seconds."""
     masked = gt * (1 - mask)  # A(I): the hole is grey, no method can read what it fills
     method = batch[0].method
     if method.name == "copy":
-        return gt, 0.0, 0.0, {}
+        return BatchResult(gt, gt, 0.0, 0.0, {})
     if method.name == "greyfill":
-        return masked, 0.0, 0.0, {}
+        return BatchResult(masked, masked, 0.0, 0.0, {})
     model = inpainter.model
     if method.name == "latent-copy":
         if model is None or model.autoencoder is None:
             raise InpaintInputError("the latent-copy row needs a latent model")
         with torch.no_grad():
             roundtrip = model.decode(model.encode(gt.to(model.device))).float().cpu()
-        return masked + mask * roundtrip, 0.0, 0.0, {}
+        return BatchResult(masked + mask * roundtrip, roundtrip, 0.0, 0.0, {})
     options = dict(method.options)
     prompts = prompts or [None] * len(batch)
     if get_method(method.name).multi_sample:  # one call per image draws all its completions from one fit
@@ -139,10 +148,10 @@ def run_batch(batch: list[Item], gt: torch.Tensor, mask: torch.Tensor, inpainter
         triples = [(masked[i:i + 1], mask[i:i + 1], item.sample_seed, prompts[i]) for i, item in enumerate(batch)]
     clock = PhaseClock()
     with count_calls(model) as calls:
-        out = torch.cat(list(inpainter.many(triples, method.name, batch_size=len(triples), callback=clock,
-                                            **options)))
+        raw = torch.cat(list(inpainter.many(triples, method.name, batch_size=len(triples), callback=clock,
+                                            paste=False, **options)))
     phases = {name: seconds / len(batch) for name, seconds in clock.finish().items()}
-    return out, calls.forward / len(batch), calls.backward / len(batch), phases
+    return BatchResult(blend(masked, mask, raw), raw, calls.forward / len(batch), calls.backward / len(batch), phases)
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
@@ -178,9 +187,11 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
             mask = torch.cat([_mask(run, cfg, item, resolution) for item in batch])
             start = time.perf_counter()
             batch_prompts = [prompts[item.image_index] if item.method.needs_model else None for item in batch]
-            outputs, calls, backward_calls, phases = run_batch(batch, gt, mask, inpainter, batch_prompts)
+            result = run_batch(batch, gt, mask, inpainter, batch_prompts)
             seconds = (time.perf_counter() - start) / len(batch)
-            for item, output, m in zip(batch, outputs, mask):
+            eight_bit = torch.cat([load_image(to_pil(x)) for x in result.before_paste])  # as the outputs are stored
+            before_paste = known_region_change(eight_bit, gt, mask)
+            for item, output, m, change in zip(batch, result.outputs, mask, before_paste):
                 file = save_image(to_pil(output), run.output(item))
                 append_line(fd, {
                     "key": item.key, "method": item.method.name, "label": item.method.label,
@@ -192,8 +203,9 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True) -> Path:
                     "sample_seed": item.sample_seed, "completion": item.completion, "resolution": resolution,
                     "output": str(file.relative_to(run.root)),
                     "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "seconds": seconds,
-                    "batch_size": len(batch), "network_calls": calls, "backward_calls": backward_calls,
-                    **{f"{name}_seconds": value for name, value in phases.items()},
+                    "batch_size": len(batch), "network_calls": result.calls, "backward_calls": result.backward_calls,
+                    "known_change_before_paste": float(change),
+                    **{f"{name}_seconds": value for name, value in result.phases.items()},
                 })
                 bar.update(1)
     finally:

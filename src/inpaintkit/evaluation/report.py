@@ -36,7 +36,8 @@ COLUMNS = [
     ("fid", "FID", "{:.2f}"), ("fid_n", "FID n", "{}"), ("kid", "KID x1e3", "{:.2f}"), ("kid_std", "+-", "{:.2f}"),
     ("psnr", "PSNR", "{:.2f}"), ("psnr_hole", "PSNR hole", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
     ("ssim_hole", "SSIM hole", "{:.4f}"), ("color_distance", "CD", "{:.2f}"),
-    ("known_change", "known change", "{:.3f}"), ("diversity", "diversity", "{:.4f}"),
+    ("known_change", "known change", "{:.3f}"), ("known_change_before_paste", "known change before paste", "{:.3f}"),
+    ("diversity", "diversity", "{:.4f}"),
     ("prompt_accuracy", "prompt acc.", "{:.3f}"),
     ("seconds", "s/image", "{:.3f}"), ("fit_seconds", "fit s/image", "{:.3f}"),
     ("sample_seconds", "sampling s/image", "{:.3f}"), ("network_calls", "calls/image", "{:.0f}"),
@@ -154,6 +155,7 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
                    "kid": kid * 1e3, "kid_std": kid_std * 1e3,
                    "seconds": float(np.mean([e["seconds"] for e in group])),
                    "fit_seconds": _mean_of(group, "fit_seconds"), "sample_seconds": _mean_of(group, "sample_seconds"),
+                   "known_change_before_paste": _mean_of(group, "known_change_before_paste"),
                    "diversity": diversity(run, group, metrics.lpips["alex"]),
                    "prompt_accuracy": prompt_accuracy(run, group, classifier),
                    "network_calls": float(np.mean([e["network_calls"] for e in group])),
@@ -205,7 +207,7 @@ def markdown_table(rows: list[dict], reference_n: int) -> str:
     lines.append(f"\nFID and KID against {reference_n} reference images; FID over n < 2048 images is biased "
                  "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth (with several completions "
                  "per image: their mean); diversity: mean pairwise LPIPS-alex of an image's completions; CD "
-                 "and known change in 0..255 RGB units; prompt acc.: the classifier's mean probability of each "
+                 "and known change (after and before the known pixels are pasted back) in 0..255 RGB units; prompt acc.: the classifier's mean probability of each "
                  "image's prompted class.")
     return "\n".join(lines) + "\n"
 
