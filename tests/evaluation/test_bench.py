@@ -263,6 +263,36 @@ def test_report(assets, tmp_path):
         assert Image.open(tmp_path / "report" / name).size[0] > 100
 
 
+def test_a_reference_set_is_featurized_once_for_every_run(assets, tmp_path, monkeypatch):
+    """FID reference features live in the user cache, named by the set's contents: a second run against the same
+    folder reuses them, a changed file computes them again."""
+    from inpaintkit.evaluation.report import reference_features
+
+    class CountingInception:
+        images = 0
+
+        def batched(self, images, progress=False):
+            self.images += len(images)
+            return images.flatten(1)[:, :8].double().numpy()
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for i in range(3):
+        smooth_pil(24, 20, seed=10 + i).save(reference / f"ref{i}.png")
+    inception = CountingInception()
+    metrics = type("Metrics", (), {"inception": inception})()
+    cfg = BenchConfig.from_dict(config(assets, fid_reference=[str(reference)]))
+    first = reference_features(RunDir(tmp_path / "a"), cfg, [{"resolution": 32}], metrics)
+    second = reference_features(RunDir(tmp_path / "b"), cfg, [{"resolution": 32}], metrics)
+    assert inception.images == 3 and np.array_equal(first, second) and first.shape == (3, 8)
+    smooth_pil(24, 20, seed=20).save(reference / "ref0.png")
+    changed = reference_features(RunDir(tmp_path / "b"), cfg, [{"resolution": 32}], metrics)
+    assert inception.images == 6 and not np.array_equal(changed, first)
+    reference_features(RunDir(tmp_path / "b"), cfg, [{"resolution": 16}], metrics)  # another resolution
+    assert inception.images == 9
+
+
 def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path):
     from typer.testing import CliRunner
 
