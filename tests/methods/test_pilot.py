@@ -96,6 +96,35 @@ def test_one_optimisation_step_lowers_the_loss_it_follows(conditional_model):
         assert loss(z - 1e-3 * grad / grad.abs().max()).item() < before.item()
 
 
+def test_the_learning_rate_is_ported_from_sd_by_noise_level(conditional_model, monkeypatch):
+    """On SD's schedule the paper's rate; on the linear DDPM schedule (cifar10-text's) alpha_bar(t) / alpha_bar_SD(t)
+    of it, which keeps z at the scale of plain sampling, where the paper's rate blows it up at the first step."""
+    import inpaintkit.methods.pilot as pilot
+    from inpaintkit.core.schedule import NoiseSchedule, ScheduleConfig
+    from inpaintkit.models import DiffusionModel
+
+    opts = make_options("pilot")
+    paper = lambda opts, i, t, schedule: opts.lr_warmup if i == 0 else opts.lr * 1.002 ** (1000 - t)  # noqa: E731
+    linear = DiffusionModel(conditional_model.unet, NoiseSchedule(ScheduleConfig(clip_sample=False)),
+                            autoencoder=conditional_model.autoencoder, text_encoder=conditional_model.text_encoder)
+    for i, t in ((0, 995), (5, 600), (9, 100)):
+        assert pilot.learning_rate(opts, i, t, conditional_model.schedule) == pytest.approx(paper(opts, i, t, None))
+    assert pilot.learning_rate(opts, 3, 957, linear.schedule) == pytest.approx(0.0122 * paper(opts, 3, 957, None),
+                                                                             rel=0.02)
+
+    def largest_z(**options):
+        sizes = []
+        Inpainter(linear, threads=None)(smooth_image(32, seed=1), square_hole(32, size=0.5), method="pilot-fast",
+                                        prompt="a cat", seed=0, steps=10, progress=False,
+                                        callback=lambda s: sizes.append(float(s.x_t.abs().max())), **options)
+        return torch.tensor(sizes)
+
+    plain, ported = largest_z(gd_steps=0), largest_z()
+    assert (ported <= 1.5 * plain).all()
+    monkeypatch.setattr(pilot, "learning_rate", paper)
+    assert largest_z()[0] > 100 * plain[0]
+
+
 def test_gamma_zero_is_blending_with_masked_attention(conditional_model):
     """gamma 0: no optimisation; each step blends the noised input into the background at level t, then takes
     the CFG DDIM step under the masked attention (computed here step by step)."""

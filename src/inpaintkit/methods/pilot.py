@@ -17,7 +17,8 @@ and spatial control, for text-conditioned models.
 The paper-era reading of the authors' code (Lingzhi-Pan/PILOT at a6b5ba7; docs/pilot.md), each choice an option:
 z_t itself is optimised (shared by both CFG branches) and the CFG step is taken from the optimised z_t; L_bg is a
 sum over elements on the unclipped unconditional x0; the learning rate grows as lr 1.002^(T - t) with
-``lr_warmup`` at the first step; the momentum buffer restarts at every optimised timestep; lambda(t) =
+``lr_warmup`` at the first step, ported from SD's schedule to the model's by noise level (times alpha_bar(t) /
+alpha_bar_SD(t): 1 on SD, the paper's rate diverges on the linear DDPM schedule); the momentum buffer restarts at every optimised timestep; lambda(t) =
 coef c(t) (f_0 / f_bg)^2 N / N_SD with c(t) = 0.1 below t = 300 rising linearly to 1 at T, f_bg the background
 fraction (f_0 = 1499/4096: the code's 110 at a third unmasked) and N / N_SD the size of the model's space
 against SD's 4x64x64 (``lambda_rule`` "square" and "linear" are the paper's text and the 2025 code); the masks
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from ..core.errors import InpaintInputError
 from ..core.images import load_image
 from ..core.options import option
+from ..core.schedule import SD_EPS_SCHEDULE, NoiseSchedule
 from ..models.hooks import frozen
 from ..sampling import StepInfo, progress, timestep_pairs
 from .registry import DiffusionOptions, register
@@ -46,6 +48,7 @@ from .registry import DiffusionOptions, register
 LAMBDA_RULES = ("inverse_square", "square", "linear")
 REFERENCE_BACKGROUND = 1499 / 4096  # the code's std over SD's 64x64 latent grid: lambda = coef at this fraction
 SD_LATENT_SIZE = 4 * 64 * 64
+SD_SCHEDULE = NoiseSchedule(SD_EPS_SCHEDULE)  # the schedule the paper's learning rates were tuned on
 
 
 @dataclass
@@ -170,6 +173,18 @@ def lambda_of(opts: PILOTOptions, t: int, background: torch.Tensor, numel: int, 
     return opts.coef * ramp * shape * numel / SD_LATENT_SIZE
 
 
+def learning_rate(opts: PILOTOptions, i: int, t: int, schedule) -> float:
+    """The paper's learning rate at step i (level t): ``lr_warmup`` at the first step, else lr 1.002^(T - t),
+    ported from SD's schedule, where it was tuned, to the model's by noise level: times alpha_bar(t) /
+    alpha_bar_SD(t), so that a step moves the x0 estimate as far as on SD (a step along grad_z L moves an
+    eps-model's x0 by about lr / alpha_bar per unit of grad_x0 L). 1 on SD's schedule; on the linear DDPM
+    schedule 0.012 at t = 957 and 0.16 at t = 600, where the paper's rate makes z diverge (docs/pilot.md)."""
+    T = schedule.num_train_timesteps
+    lr = opts.lr_warmup if i == 0 else opts.lr * 1.002 ** (T - t)
+    t_sd = min(round(t * SD_SCHEDULE.num_train_timesteps / T), SD_SCHEDULE.num_train_timesteps - 1)
+    return lr * float(schedule.alphas_cumprod[t] / SD_SCHEDULE.alphas_cumprod[t_sd])
+
+
 def pair_output(model, z: torch.Tensor, t, embeds, uncond, controls) -> tuple[torch.Tensor, torch.Tensor]:
     """The unconditional and conditional network outputs at z (one batch of 2B)."""
     pairs = torch.cat([z, z])
@@ -230,7 +245,7 @@ def run(model, task, opts: PILOTOptions, callback):
             loss = None
             if optimise:
                 processor.self_attention = False
-                lr = opts.lr_warmup if i == 0 else opts.lr * 1.002 ** (T - t)
+                lr = learning_rate(opts, i, t, schedule)
                 lam = lambda_of(opts, t, background, numel, T)
                 velocity = torch.zeros_like(z)
                 for _ in range(opts.gd_steps):
