@@ -2,8 +2,9 @@
 the ControlNet's edges. The images are ones the model drew itself (free to show), each with one box-center hole
 and one seed for every column.
 
-    python benchmarks/pilot_figure.py [--model cifar10-text] [--method pilot] [--guidance 3] [--out docs/pilot_figure.png]
-    python benchmarks/pilot_figure.py --quick     # the tiny text model and an untrained ControlNet, into a temporary file
+    python benchmarks/pilot_figure.py [--model cifar10-text] [--method pilot] [--guidance 7.5] [--out FILE]
+        # default --out: docs/pilot_figure.png
+    python benchmarks/pilot_figure.py --quick    # the tiny text model, an untrained ControlNet, a temporary file
 
 Top: the drawn image, the input, and PILOT's fill for the image's own class and three others. Bottom: the control
 map PILOT composes (the input's Canny edges outside the hole, the edges of another drawn image of the prompted class
@@ -44,7 +45,7 @@ def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="cifar10-text")
     p.add_argument("--method", default="pilot", help="pilot (the paper's 200 steps, gamma 1) or pilot-fast")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance of the drawing and the fills")
+    p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance of the drawing and the fills")
     p.add_argument("--controlnet", default="canny", help="a ControlNet folder, or the model's shipped one by name")
     p.add_argument("--masks", default="box-center")
     p.add_argument("--seed", type=int, default=300)
@@ -59,8 +60,9 @@ def main(argv=None) -> Path:
 
         model = tiny_conditional_model(32)
         folder = Path(tempfile.mkdtemp())
-        ControlNetModel.from_unet(model.unet, conditioning_channels=3,  # 8x down: the tiny model is latent
-                                  conditioning_embedding_out_channels=(4, 8, 8, 8)).save_pretrained(folder / "controlnet")
+        controlnet = ControlNetModel.from_unet(model.unet, conditioning_channels=3,  # 8x down: the tiny model is latent
+                                               conditioning_embedding_out_channels=(4, 8, 8, 8))
+        controlnet.save_pretrained(folder / "controlnet")
         args.controlnet, args.out = str(folder / "controlnet"), folder / "pilot_figure.png"
         args.method, options = "pilot-fast", {"steps": 4}
     else:
