@@ -14,19 +14,19 @@ and spatial control, for text-conditioned models.
     with cross-attention masked (Eq. 14: background queries see only the first token) in every pass, and
     self-attention masked (Eq. 15: background queries do not see the hole) in the denoising passes with t >= 600
 
-The paper-era reading of the authors' code (Lingzhi-Pan/PILOT at a6b5ba7; docs/pilot.md), each choice an option:
-z_t itself is optimised (shared by both CFG branches) and the CFG step is taken from the optimised z_t; L_bg is a
-sum over elements on the unclipped unconditional x0; the learning rate grows as lr 1.002^(T - t) with
-``lr_warmup`` at the first step, ported from SD's schedule to the model's by noise level (times alpha_bar(t) /
-alpha_bar_SD(t): 1 on SD; the paper's rate diverges on the linear DDPM schedule); the momentum buffer restarts at
-every optimised timestep; lambda(t) = coef c(t) (f_0 / f_bg)^2 N / N_SD with c(t) = 0.1 below t = 300 rising
-linearly to 1 at T, f_bg the background fraction (f_0 = 1499/4096: the code's 110 at a third unmasked) and N / N_SD
-the size of the model's space against SD's 4x64x64 (``lambda_rule`` "square" and "linear" are the paper's text and the 2025 code); the masks
-per attention resolution keep the cells entirely inside the hole, falling back to no mask where none is; the
-first token is always visible (the literal Eq. 14 gives NaN rows). The mask is inpaintkit's (1 = fill); the
-authors' code uses 1 = keep. The blending stage happens at the start of a step at level t, as in the code.
-With a ControlNet, its residuals (from the composite control map: the input's edges outside the hole, the
-user's inside) enter every pass.
+The paper-era reading of the authors' code (Lingzhi-Pan/PILOT at a6b5ba7; docs/pilot.md), each choice an option: z_t
+itself is optimised (shared by both CFG branches) and the CFG step is taken from the optimised z_t; L_bg is a sum
+over elements on the unclipped unconditional x0; the learning rate grows as lr 1.002^(T - t) with ``lr_warmup`` at
+the first step, ported from SD's schedule to the model's by noise level (times alpha_bar(t) / alpha_bar_SD(t): 1 on
+SD; the paper's rate diverges on the linear DDPM schedule); the momentum buffer restarts at every optimised
+timestep; lambda(t) = coef c(t) (f_0 / f_bg)^2 N / N_SD with c(t) = 0.1 below t = 300 rising linearly to 1 at T,
+f_bg the background fraction (f_0 = 1499/4096: the code's 110 at a third unmasked) and N / N_SD the size of the
+model's space against SD's 4x64x64 (``lambda_rule`` "square" and "linear" are the paper's text and the 2025 code);
+the masks per attention resolution keep the cells entirely inside the hole, falling back to no mask where none is;
+the first token is always visible (the literal Eq. 14 gives NaN rows). The mask is inpaintkit's (1 = fill); the
+authors' code uses 1 = keep. The blending stage happens at the start of a step at level t, as in the code. With a
+ControlNet, its residuals (from the composite control map: the input's edges outside the hole, the user's inside)
+enter every pass.
 """
 from __future__ import annotations
 
