@@ -211,8 +211,8 @@ def markdown_table(rows: list[dict], reference_n: int) -> str:
     lines.append(f"\nFID and KID against {reference_n} reference images; FID over n < 2048 images is biased "
                  "upwards (KID is not). LPIPS, PSNR, SSIM: against the ground truth (with several completions "
                  "per image: their mean); diversity: mean pairwise LPIPS-alex of an image's completions; CD "
-                 "and known change (after and before the known pixels are pasted back) in 0..255 RGB units; prompt acc.: the classifier's mean probability of each "
-                 "image's prompted class.")
+                 "and known change (after and before the known pixels are pasted back) in 0..255 RGB units; "
+                 "prompt acc.: the classifier's mean probability of each image's prompted class.")
     return "\n".join(lines) + "\n"
 
 
