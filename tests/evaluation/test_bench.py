@@ -293,6 +293,31 @@ def test_a_reference_set_is_featurized_once_for_every_run(assets, tmp_path, monk
     assert inception.images == 9
 
 
+def test_an_interrupted_featurization_resumes_from_its_finished_parts(tmp_path):
+    """A large reference set is featurized part by part; a run killed midway keeps its finished parts, and the
+    next call featurizes only the rest, to the same features as one uninterrupted call."""
+    from inpaintkit.evaluation.fidstats import FeatureCache
+
+    items = list(range(7))
+    seen = []
+
+    def featurize(part, fail_at=None):
+        if fail_at in part:
+            raise KeyboardInterrupt
+        seen.extend(part)
+        return np.array([[i, i * i] for i in part], np.float64)
+
+    cache = FeatureCache(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_in_parts("set", {"k": 1}, items, lambda part: featurize(part, fail_at=5), part_size=2)
+    assert seen == [0, 1, 2, 3]
+    resumed = cache.get_in_parts("set", {"k": 1}, items, featurize, part_size=2)
+    assert seen == [0, 1, 2, 3, 4, 5, 6] and not list((tmp_path / "a").glob("*.partial.npz"))
+    whole = FeatureCache(tmp_path / "b").get_in_parts("set", {"k": 1}, items, featurize, part_size=3)
+    assert np.array_equal(resumed, whole) and resumed.shape == (7, 2)
+    assert np.array_equal(cache.get_in_parts("set", {"k": 1}, items, None), whole)  # kept: nothing featurized
+
+
 def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path):
     from typer.testing import CliRunner
 

@@ -114,7 +114,7 @@ def reference_features(run: RunDir, cfg: BenchConfig, entries: list[dict], metri
     ground truth (same crop and resolution), or the run's ground-truth images. A reference set's features are
     kept in the user cache (``~/.cache/inpaintkit/fid``, where the model cards keep theirs), named by the files'
     contents, the resolution and the crop: every run against the same set computes them once (the 10,000
-    CIFAR-10 test images take ~80 CPU-minutes)."""
+    CIFAR-10 test images take ~80 CPU-minutes, in parts that an interrupted report resumes from)."""
     if not cfg.fid_reference:
         return metrics.inception_features(sorted({run.root / e["gt"] for e in entries}))
     resolution = entries[0]["resolution"]
@@ -124,11 +124,11 @@ def reference_features(run: RunDir, cfg: BenchConfig, entries: list[dict], metri
         contents.update(hashlib.sha1(p.read_bytes()).digest())
     key = {"files": contents.hexdigest(), "n": len(files), "resolution": resolution, "crop": cfg.crop}
 
-    def compute():
-        images = torch.cat([prepare_ground_truth(p, resolution, cfg.crop) for p in files])
-        return metrics.inception.batched(images, progress=True), {"n": len(files)}
+    def featurize(part: list[Path]) -> np.ndarray:
+        images = torch.cat([prepare_ground_truth(p, resolution, cfg.crop) for p in part])
+        return metrics.inception.batched(images, progress=False)
 
-    return FeatureCache(user_cache() / "fid").get("bench-reference", key, compute)[0]
+    return FeatureCache(user_cache() / "fid").get_in_parts("bench-reference", key, files, featurize)
 
 
 def _mean_of(entries: list[dict], key: str) -> float | None:
