@@ -233,7 +233,8 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
         for r in rows:
             if r["method"] in ("COPY", "GREYFILL"):
                 ax.axhline(r[key], ls="--", lw=0.8, color="grey")
-                ax.text(ax.get_xlim()[0] if timed else 0, r[key], f" {r['method']}", fontsize=7, va="bottom", color="grey")
+                ax.text(ax.get_xlim()[0] if timed else 0, r[key], f" {r['method']}", fontsize=7, va="bottom",
+                        color="grey")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers: 3, 4 rather than 3x10^0, 4x10^0
         ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # minor labels only over a short range
@@ -249,7 +250,8 @@ def comparison_grid(run: RunDir, cfg: BenchConfig, entries: list[dict], rows: in
     """The first ``rows`` images of the first mask set and seed: masked input, every method, ground truth."""
     by_key = {e["key"]: e for e in entries}
     mask_set, seed = cfg.masks[0], cfg.seeds[0]
-    firsts = [e for e in entries if e["mask_set"] == mask_set and e["seed"] == seed and e["label"] == cfg.methods[0].label]
+    firsts = [e for e in entries
+              if e["mask_set"] == mask_set and e["seed"] == seed and e["label"] == cfg.methods[0].label]
     sheet = []
     for e in firsts[:rows]:
         stem = Path(e["gt"]).stem
