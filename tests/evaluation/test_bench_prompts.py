@@ -68,6 +68,8 @@ def test_prompts_reach_the_model_and_the_report_scores_them(labelled, tmp_path):
         if prompts == "true-class":  # the classifier knows the ground truth's class: COPY scores high
             assert rows["COPY"]["prompt_accuracy"] > 0.5
         assert "prompt acc." in (tmp_path / f"report-{prompts}" / "report.md").read_text()
+        plot = Image.open(tmp_path / f"report-{prompts}" / "quality_vs_time.png")
+        assert plot.size[0] == 3 * 5 * 120  # LPIPS, FID and prompt accuracy against time
     key = ("combine-noisy", "gt/airplane-0.png")
     assert runs["true-class"][key]["prompt"] == "airplane" != runs["other-class"][key]["prompt"]
     assert runs["true-class"][key]["sha256"] != runs["other-class"][key]["sha256"]  # the prompt reached the model

@@ -223,9 +223,12 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import LogFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = [("lpips_alex", "LPIPS (AlexNet)", "lower"), ("fid", "FID", "lower")]
+    if any(r["prompt_accuracy"] is not None for r in rows):
+        panels.append(("prompt_accuracy", "prompt accuracy", "higher"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     timed = [r for r in rows if r["seconds"] > 0]
-    for ax, (key, name) in zip(axes, [("lpips_alex", "LPIPS (AlexNet)"), ("fid", "FID")]):
+    for ax, (key, name, better) in zip(axes, panels):
         for r in timed:
             ax.scatter(r["seconds"], r[key])
             ax.annotate(f"{r['method']} ({r['mask_set']})", (r["seconds"], r[key]), fontsize=7,
@@ -239,7 +242,7 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
         ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers: 3, 4 rather than 3x10^0, 4x10^0
         ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # minor labels only over a short range
         ax.set_xlabel("seconds per image")
-        ax.set_ylabel(f"{name} (lower is better)")
+        ax.set_ylabel(f"{name} ({better} is better)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
