@@ -36,7 +36,7 @@ class FeatureCache:
             return stored
         features, info = compute()
         _save(path, features, key, info)
-        return np.asarray(features, np.float64), info
+        return np.asarray(features, np.float32).astype(np.float64), info  # as stored: the same on every call
 
     def get_in_parts(self, name: str, key: dict, items: Sequence, featurize: Callable[[Sequence], np.ndarray],
                      part_size: int = 500) -> np.ndarray:
@@ -53,13 +53,13 @@ class FeatureCache:
         start = len(parts[0]) if parts else 0
         with tqdm(total=len(items), initial=start, desc=f"{name} features", unit="image") as bar:
             for i in range(start, len(items), part_size):
-                parts.append(np.asarray(featurize(items[i:i + part_size]), np.float64))
+                parts.append(np.asarray(featurize(items[i:i + part_size]), np.float32))  # as stored
                 _save(partial, np.concatenate(parts), key, {"n": i + len(parts[-1])})
                 bar.update(len(parts[-1]))
         features = np.concatenate(parts)
         _save(path, features, key, {"n": len(items)})
         partial.unlink(missing_ok=True)
-        return features
+        return features.astype(np.float64)
 
 
 def _jsonable(key: dict) -> dict:
