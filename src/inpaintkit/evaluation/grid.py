@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..core.images import to_pil
 
 LABEL_SIZE = 11
+LINE_HEIGHT = 14  # px per line of a wrapped column title
 
 
 def label_font(size: int = LABEL_SIZE) -> ImageFont.ImageFont:
@@ -26,7 +27,7 @@ def image_grid(rows: list[list[torch.Tensor | Image.Image]], col_labels: list[st
     and row labels."""
     font = label_font()
     titles = [_wrap(label, font, cell) for label in col_labels or []]
-    top = 14 * max(map(len, titles)) + 2 if titles else 0
+    top = LINE_HEIGHT * max(map(len, titles)) + 2 if titles else 0
     left = max((int(font.getlength(s)) for s in row_labels), default=0) + 6 if row_labels else 0
     ncols = max(len(r) for r in rows)
     sheet = Image.new("RGB", (left + ncols * (cell + pad) + pad, top + len(rows) * (cell + pad) + pad), "white")
@@ -34,7 +35,7 @@ def image_grid(rows: list[list[torch.Tensor | Image.Image]], col_labels: list[st
     for j, lines in enumerate(titles):
         for k, line in enumerate(lines):
             x = left + pad + j * (cell + pad) + (cell - font.getlength(line)) / 2
-            draw.text((x, 2 + 14 * k), line, fill="black", font=font)
+            draw.text((x, 2 + LINE_HEIGHT * k), line, fill="black", font=font)
     for i, row in enumerate(rows):
         y = top + pad + i * (cell + pad)
         if row_labels:
