@@ -263,6 +263,47 @@ def test_report(assets, tmp_path):
         assert Image.open(tmp_path / "report" / name).size[0] > 100
 
 
+def test_report_pairs_rows_image_by_image(assets, tmp_path):
+    """--against: every row's per-image differences from one row (mean, standard error, images better), from
+    the same run or from another run of the same images, masks and seeds; a run with other masks is refused."""
+    from inpaintkit.evaluation.metrics.fid import InceptionFeatures
+    from inpaintkit.evaluation.report import report
+    from inpaintkit.nets.lpips import weights_file
+
+    weights_file("alex")
+    InceptionFeatures()
+    run, grey_run, other_masks = tmp_path / "run", tmp_path / "grey", tmp_path / "other-masks"
+    run_bench(BenchConfig.from_dict(config(assets, seeds=[0], masks=["thick"])), run, progress=False)
+    alone = dict(seeds=[0], masks=["thick"], methods=["greyfill"], resolution=32)  # no model: resolution given
+    run_bench(BenchConfig.from_dict(config(assets, **alone)), grey_run, progress=False)
+    run_bench(BenchConfig.from_dict(config(assets, **alone, mask_seed=7)), other_masks, progress=False)
+
+    md = report(run, tmp_path / "within", against="GREYFILL").read_text()
+    result = json.loads((tmp_path / "within" / "report.json").read_text())
+    paired = {r["method"]: r for r in result["paired"]}
+    assert set(paired) == {"COPY", "combine-image"} and "## Paired against GREYFILL" in md
+    with np.load(run / "cache" / "GREYFILL__thick.npz") as z:
+        grey = {k: z[k] for k in ("lpips_alex", "color_distance")}
+    with np.load(run / "cache" / "combine-image__thick.npz") as z:
+        method = {k: z[k] for k in ("lpips_alex", "color_distance")}
+    copy = paired["COPY"]["lpips_alex"]  # COPY's LPIPS is 0: the difference is minus GREYFILL's, better everywhere
+    assert copy["mean"] == pytest.approx(-grey["lpips_alex"].mean()) and copy["better"] == copy["n"] == 3
+    assert copy["se"] == pytest.approx(grey["lpips_alex"].std(ddof=1) / np.sqrt(3))
+    d = method["color_distance"] - grey["color_distance"]
+    cd = paired["combine-image"]["color_distance"]
+    assert cd["mean"] == pytest.approx(d.mean()) and cd["better"] == int((d < 0).sum())
+    assert paired["COPY"]["prompt_accuracy"] is None  # no classifier in this run
+
+    report(run, tmp_path / "across", against="GREYFILL", against_run=grey_run)
+    across = {r["method"]: r for r in json.loads((tmp_path / "across" / "report.json").read_text())["paired"]}
+    assert across.pop("GREYFILL")["lpips_alex"]["mean"] == 0  # the same outputs in both runs
+    assert across == paired
+    with pytest.raises(InpaintInputError, match="do not share their images and masks"):
+        report(run, tmp_path / "refused", against="GREYFILL", against_run=other_masks)
+    with pytest.raises(InpaintInputError, match="no row labelled 'RePaint'"):
+        report(run, tmp_path / "refused", against="RePaint")
+
+
 def test_a_reference_set_is_featurized_once_for_every_run(assets, tmp_path, monkeypatch):
     """FID reference features live in the user cache, named by the set's contents: a second run against the same
     folder reuses them, a changed file computes them again."""
@@ -334,6 +375,8 @@ def test_cli_bench_resumes_and_rejects_bad_flags(assets, reference_run, tmp_path
     assert CliRunner().invoke(app, args).exit_code == 0  # a finished run: nothing to do
     bad = CliRunner().invoke(app, args[:3] + ["--set", "copy.steps=3", "--images", str(assets / "images")])
     assert bad.exit_code == 1 and "error:" in bad.output
+    lonely = CliRunner().invoke(app, ["report", str(tmp_path / "cli"), "--against-run", str(single)])
+    assert lonely.exit_code == 1 and "--against-run needs --against" in lonely.output
 
 
 def test_latent_copy_row_is_the_autoencoder_round_trip_in_the_hole(latent_model, pixel_model):

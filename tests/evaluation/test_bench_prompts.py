@@ -62,8 +62,12 @@ def test_prompts_reach_the_model_and_the_report_scores_them(labelled, tmp_path):
         run_bench(BenchConfig.from_dict(cfg), out, progress=False)
         entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
         runs[prompts] = {(e["label"], e["gt"]): e for e in entries}
-        report(out, tmp_path / f"report-{prompts}")
-        rows = {r["method"]: r for r in json.loads((tmp_path / f"report-{prompts}" / "report.json").read_text())["rows"]}
+        report(out, tmp_path / f"report-{prompts}", against="COPY")
+        result = json.loads((tmp_path / f"report-{prompts}" / "report.json").read_text())
+        rows = {r["method"]: r for r in result["rows"]}
+        paired = result["paired"][0]["prompt_accuracy"]  # combine-noisy's, image by image, against the ground truth
+        difference = rows["combine-noisy"]["prompt_accuracy"] - rows["COPY"]["prompt_accuracy"]
+        assert paired["mean"] == pytest.approx(difference)
         assert 0 <= rows["combine-noisy"]["prompt_accuracy"] <= 1
         if prompts == "true-class":  # the classifier knows the ground truth's class: COPY scores high
             assert rows["COPY"]["prompt_accuracy"] > 0.5

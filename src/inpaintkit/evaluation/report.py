@@ -5,7 +5,8 @@ One row per (mask set, method): LPIPS (AlexNet and VGG), FID with its number of 
 known-region change, seconds per image and network calls per image. Per-image metrics are means
 over the images (and seeds); FID/KID compare the method's outputs with the reference set (the
 config's ``fid_reference`` folders, prepared like the ground truth, or the run's ground truth).
-Metrics of each (mask set, method) group are cached in ``RUN_DIR/cache`` by output hashes.
+Metrics of each (mask set, method) group are cached in ``RUN_DIR/cache`` by output hashes. With ``--against
+LABEL``, every row's paired differences from the row LABEL (image by image: ``paired.py``) follow the table.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..core.env import pick_device, user_cache
+from ..core.errors import InpaintInputError
 from ..core.files import atomic_path, save_image, save_npz, write_json, write_text
 from ..core.images import load_image, load_mask
 from ..data.images import list_images, prepare_ground_truth
@@ -27,6 +29,7 @@ from .fidstats import FeatureCache
 from .grid import image_grid
 from .metrics import (LPIPS, InceptionFeatures, PromptAccuracy, color_distance, frechet_distance,
                       kernel_inception_distance, known_region_change, psnr, ssim)
+from .paired import check_same_images, image_means, markdown_paired, paired_difference
 from .rundir import RunDir, read_manifest
 
 # (CSV column, markdown header, format)
@@ -136,8 +139,16 @@ def _mean_of(entries: list[dict], key: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], int]:
-    """One row of metrics per (mask set, method) in the config's order, and the reference set's size."""
+def group_values(run: RunDir, group: list[dict], metrics: Metrics, classifier: PromptAccuracy | None) -> dict:
+    """Per-image metrics of one (mask set, method) group, its Inception features and its prompt accuracy."""
+    values = group_metrics(run, group, metrics)
+    values["prompt_accuracy"] = prompt_accuracy(run, group, classifier)
+    return values
+
+
+def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], int, dict[tuple, tuple]]:
+    """One row of metrics per (mask set, method) in the config's order, the reference set's size, and each
+    row's entries and per-image values by (mask set, method)."""
     run = RunDir(run_dir)
     cfg = run.read_config()
     entries = read_manifest(run)
@@ -146,13 +157,14 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
     metrics = Metrics(run.root / "cache", pick_device(device))
     ref = reference_features(run, cfg, entries, metrics)
     classifier = PromptAccuracy(cfg.prompt_classifier) if cfg.prompt_classifier else None
-    rows = []
+    rows, groups = [], {}
     for mask_set in cfg.masks:
         for method in cfg.methods:
             group = [e for e in entries if e["mask_set"] == mask_set and e["label"] == method.label]
             if not group:
                 continue
-            values = group_metrics(run, group, metrics)
+            values = group_values(run, group, metrics, classifier)
+            groups[mask_set, method.label] = group, values
             kid, kid_std = kernel_inception_distance(values["features"], ref)
             row = {"mask_set": mask_set, "method": method.label, "n": len(group),
                    "fid": frechet_distance(values["features"], ref), "fid_n": len(group),
@@ -161,12 +173,41 @@ def summarize(run_dir: str | Path, device: str = "auto") -> tuple[list[dict], in
                    "fit_seconds": _mean_of(group, "fit_seconds"), "sample_seconds": _mean_of(group, "sample_seconds"),
                    "known_change_before_paste": _mean_of(group, "known_change_before_paste"),
                    "diversity": diversity(run, group, metrics.lpips["alex"]),
-                   "prompt_accuracy": prompt_accuracy(run, group, classifier),
+                   "prompt_accuracy": None if values["prompt_accuracy"] is None
+                   else float(np.mean(values["prompt_accuracy"])),
                    "network_calls": float(np.mean([e["network_calls"] for e in group])),
                    "backward_calls": float(np.mean([e.get("backward_calls", 0) for e in group]))}
             row.update({k: float(np.nanmean(values[k])) for k in PER_IMAGE})
             rows.append(row)
-    return rows, len(ref)
+    return rows, len(ref), groups
+
+
+def paired_rows(run: RunDir, groups: dict[tuple, tuple], label: str, base_run: str | Path | None = None,
+                device: str = "auto") -> list[dict]:
+    """Every row paired image by image with the row ``label`` of its mask set, from this run or from
+    ``base_run`` (a run of the same images, masks and seeds)."""
+    base_dir = RunDir(base_run) if base_run is not None else run
+    if base_run is None:
+        bases = {mask_set: groups[mask_set, method] for mask_set, method in groups if method == label}
+    else:
+        cfg, base_entries = base_dir.read_config(), read_manifest(base_dir)
+        metrics = Metrics(base_dir.root / "cache", pick_device(device))
+        classifier = PromptAccuracy(cfg.prompt_classifier) if cfg.prompt_classifier else None
+        bases = {}
+        for mask_set in dict.fromkeys(mask_set for mask_set, _ in groups):
+            group = [e for e in base_entries if e["mask_set"] == mask_set and e["label"] == label]
+            if group:
+                here = [e for (m, _), (g, _) in groups.items() if m == mask_set for e in g]
+                check_same_images(base_dir.root, group, run.root, here)
+                bases[mask_set] = group, group_values(base_dir, group, metrics, classifier)
+    if not bases:
+        raise InpaintInputError(f"{base_dir.root} has no row labelled {label!r}")
+    rows = []
+    for (mask_set, method), (group, values) in groups.items():
+        if mask_set in bases and not (method == label and base_run is None):
+            difference = paired_difference(image_means(*bases[mask_set]), image_means(group, values))
+            rows.append({"mask_set": mask_set, "method": method, **difference})
+    return rows
 
 
 def _cell(fmt: str, value) -> str:
@@ -177,13 +218,13 @@ def _cell(fmt: str, value) -> str:
     return fmt.format(value)
 
 
-def prompt_accuracy(run: RunDir, group: list[dict], classifier: PromptAccuracy | None) -> float | None:
-    """The mean probability the classifier gives each output's prompted class (None without a classifier or
+def prompt_accuracy(run: RunDir, group: list[dict], classifier: PromptAccuracy | None) -> np.ndarray | None:
+    """The probability the classifier gives each output's prompted class (None without a classifier or
     prompts)."""
     if classifier is None or not all(e.get("prompt") for e in group):
         return None
     images = _load(run, [e["output"] for e in group], load_image)
-    return float(np.mean(classifier(images, [e["prompt"] for e in group])))
+    return np.asarray(classifier(images, [e["prompt"] for e in group]), dtype=np.float64)
 
 
 def diversity(run: RunDir, group: list[dict], lpips: LPIPS) -> float | None:
@@ -267,12 +308,16 @@ def comparison_grid(run: RunDir, cfg: BenchConfig, entries: list[dict], rows: in
     return image_grid(sheet, ["input"] + [m.label for m in cfg.methods] + ["ground truth"], cell=96)
 
 
-def report(run_dir: str | Path, out: str | Path | None = None, device: str = "auto", grid_rows: int = 6) -> Path:
-    """Write report.md, report.csv, quality_vs_time.png and grid.png into ``out`` (default: the run folder)."""
+def report(run_dir: str | Path, out: str | Path | None = None, device: str = "auto", grid_rows: int = 6,
+           against: str | None = None, against_run: str | Path | None = None) -> Path:
+    """Write report.md, report.csv, quality_vs_time.png and grid.png into ``out`` (default: the run folder); with
+    ``against`` (a row's label, of ``against_run`` if given), report.md and report.json add every row's paired
+    differences from that row."""
     run = RunDir(run_dir)
     out = Path(out) if out is not None else run.root
     out.mkdir(parents=True, exist_ok=True)
-    rows, reference_n = summarize(run.root, device)
+    rows, reference_n, groups = summarize(run.root, device)
+    paired = paired_rows(run, groups, against, against_run, device) if against else []
     cfg = run.read_config()
     entries = read_manifest(run)
     table = io.StringIO()
@@ -280,9 +325,12 @@ def report(run_dir: str | Path, out: str | Path | None = None, device: str = "au
     writer.writeheader()
     writer.writerows({k: r[k] for k, _, _ in COLUMNS} for r in rows)
     write_text(out / "report.csv", table.getvalue())
+    base = f"{against} of {RunDir(against_run).root}" if against_run is not None else against
     write_text(out / "report.md", f"# Benchmark: {run.root}\n\n" + markdown_table(rows, reference_n)
+               + (f"\n{markdown_paired(base, paired)}" if paired else "")
                + "\n![quality vs time](quality_vs_time.png)\n\n![grid](grid.png)\n")
     plot_quality_vs_time(rows, out / "quality_vs_time.png")
     save_image(comparison_grid(run, cfg, entries, grid_rows), out / "grid.png")
-    write_json(out / "report.json", {"reference_n": reference_n, "rows": rows})
+    write_json(out / "report.json", {"reference_n": reference_n, "rows": rows}
+               | ({"paired_against": base, "paired": paired} if paired else {}))
     return out / "report.md"

@@ -75,6 +75,12 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A bench run folder.", show_default=False)],
     out: Annotated[Optional[Path], typer.Option(help="Where to write the report [default: RUN_DIR].",
                                                 show_default=False)] = None,
+    against: Annotated[Optional[str], typer.Option(help="A row's label: add every row's differences from it, "
+                                                        "image by image (mean, standard error, images better).",
+                                                   show_default=False)] = None,
+    against_run: Annotated[Optional[Path], typer.Option(help="The run --against's row comes from (the same images, "
+                                                             "masks and seeds) [default: RUN_DIR].",
+                                                        show_default=False)] = None,
     device: DeviceOption = "auto",
     threads: ThreadsOption = "auto",
 ):
@@ -82,4 +88,7 @@ def report_command(
     with user_errors():
         from ...evaluation.report import report
 
-        typer.echo(f"wrote {report(run_dir, out, device=start(device, threads))}", err=True)
+        if against_run is not None and against is None:
+            raise InpaintInputError("--against-run needs --against (the label of a row of that run)")
+        path = report(run_dir, out, device=start(device, threads), against=against, against_run=against_run)
+        typer.echo(f"wrote {path}", err=True)
