@@ -24,7 +24,7 @@ from ..core.errors import InpaintInputError
 from ..core.files import atomic_path, save_image, save_npz, write_json, write_text
 from ..core.images import load_image, load_mask
 from ..data.images import list_images, prepare_ground_truth
-from .config import BenchConfig
+from .config import REFERENCE_ROWS, BenchConfig
 from .fidstats import FeatureCache
 from .grid import image_grid
 from .metrics import (LPIPS, InceptionFeatures, PromptAccuracy, color_distance, frechet_distance,
@@ -268,17 +268,18 @@ def plot_quality_vs_time(rows: list[dict], path: Path) -> None:
     if any(r["prompt_accuracy"] is not None for r in rows):
         panels.append(("prompt_accuracy", "prompt accuracy", "higher"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
-    timed = [r for r in rows if r["seconds"] > 0]
+    references = set(REFERENCE_ROWS.values())  # ceilings and floors: lines across, not points in time
+    timed = [r for r in rows if r["seconds"] > 0 and r["method"] not in references]
     for ax, (key, name, better) in zip(axes, panels):
         for r in timed:
             ax.scatter(r["seconds"], r[key])
             ax.annotate(f"{r['method']} ({r['mask_set']})", (r["seconds"], r[key]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         for r in rows:
-            if r["method"] in ("COPY", "GREYFILL"):
+            if r["method"] in references:
                 ax.axhline(r[key], ls="--", lw=0.8, color="grey")
-                ax.text(ax.get_xlim()[0] if timed else 0, r[key], f" {r['method']}", fontsize=7, va="bottom",
-                        color="grey")
+                ax.text(0, r[key], f" {r['method']}", fontsize=7, va="bottom", color="grey",
+                        transform=ax.get_yaxis_transform())  # x in axes fractions: at the left edge, any scale
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers: 3, 4 rather than 3x10^0, 4x10^0
         ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # minor labels only over a short range
