@@ -53,7 +53,7 @@ def paired_difference(base: dict[tuple, dict[str, float]], row: dict[tuple, dict
             out[metric] = None
             continue
         d = np.array([row[k][metric] - base[k][metric] for k in shared])
-        d = d[np.isfinite(d)]  # PSNR-like infinities never occur here; a NaN SSIM (an empty hole) is skipped
+        d = d[np.isfinite(d)]  # an image with an empty hole has no SSIM there (NaN): left out
         out[metric] = {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))),
                        "better": int((direction * d > 0).sum()), "n": len(d)}
     return out
