@@ -32,10 +32,10 @@ def image_means(entries: list[dict], values: dict[str, np.ndarray]) -> dict[tupl
 
 
 def check_same_images(base_root: Path, base: list[dict], root: Path, entries: list[dict]) -> None:
-    """Rows from two runs pair only where they hold the same ground truth and mask files."""
+    """Rows from two runs pair only where they hold the same ground truth and mask files (each image read once,
+    however many rows ``entries`` hold)."""
     masks = {(e["gt"], e["seed"]): e["mask"] for e in base}
-    for e in entries:
-        key = (e["gt"], e["seed"])
+    for key, e in {(e["gt"], e["seed"]): e for e in entries}.items():
         if key not in masks:
             continue
         for a, b in ((base_root / e["gt"], root / e["gt"]), (base_root / masks[key], root / e["mask"])):
